@@ -1,0 +1,124 @@
+/**
+ * Settings from the environment (and `.env` in the working directory), checked
+ * once at start-up. Every setting is documented here and in `.env.example`;
+ * keep the two in step (a test checks that every key here appears there).
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import dotenv from 'dotenv';
+import { PaperboyError } from './errors.js';
+
+/** Root of the installed package: templates and samples are found from here, not from the cwd. */
+export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const TEMPLATES_DIR = path.join(PACKAGE_ROOT, 'templates');
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const optionalString = z
+  .string()
+  .trim()
+  .transform((s) => (s === '' ? undefined : s))
+  .optional();
+
+const httpUrl = z
+  .string()
+  .trim()
+  .refine((s) => /^https?:\/\/[^\s/]+/.test(s), 'must be an http(s) URL such as https://digest.example.org')
+  .transform((s) => s.replace(/\/+$/, ''));
+
+export const envSchema = z.object({
+  /** SMTP server, e.g. smtps://user:pass@smtp.example.org:465. Unset: emails go to OUTBOX_DIR as .eml files. */
+  SMTP_URL: optionalString.refine(
+    (s) => s === undefined || /^smtps?:\/\//.test(s),
+    'must start with smtp:// or smtps://, e.g. smtp://user:pass@127.0.0.1:2525',
+  ),
+  /** Sender of the digest, e.g. "Paperboy <digest@example.org>". */
+  MAIL_FROM: z.string().trim().min(3).default('Paperboy <paperboy@localhost>'),
+  /** Public base URL of `paperboy serve`, used for unsubscribe and manage links. Use https in production. */
+  PUBLIC_URL: httpUrl.default('http://127.0.0.1:8787'),
+  /** Optional mailbox that accepts unsubscribe requests, added to List-Unsubscribe as a mailto: link. */
+  UNSUBSCRIBE_MAILTO: optionalString.refine(
+    (s) => s === undefined || /^[^\s@<>,;]+@[^\s@<>,;]+$/.test(s),
+    'must be a bare address such as unsubscribe@example.org',
+  ),
+  /** Secret for signing unsubscribe/manage links (HMAC-SHA256). Unset: one is generated into DATA_DIR/token-secret. */
+  TOKEN_SECRET: optionalString.refine((s) => s === undefined || s.length >= 32, 'must be at least 32 characters (try: openssl rand -hex 32)'),
+  /** Where the ledger, lock and generated secret live. */
+  DATA_DIR: z.string().trim().min(1).default('data'),
+  /** Folder of subscriber YAML files and topics.yaml. */
+  SUBSCRIBERS_DIR: z.string().trim().min(1).default('subscribers'),
+  /** Where .eml files go when SMTP_URL is unset. */
+  OUTBOX_DIR: z.string().trim().min(1).default('outbox'),
+  /** Hugging Face daily papers endpoint (override for a mirror). Must be https. */
+  HF_API_URL: z
+    .string()
+    .trim()
+    .refine((s) => s.startsWith('https://'), 'must be an https URL')
+    .default('https://huggingface.co/api/daily_papers'),
+  /** Per-request timeout for fetching the listing, in milliseconds. */
+  SOURCE_TIMEOUT_MS: int(1000, 300_000).default(20_000),
+  /** Largest listing response accepted, in bytes. */
+  SOURCE_MAX_BYTES: int(10_000, 200_000_000).default(20_000_000),
+  /** Retries on 429/5xx/network errors when fetching the listing. */
+  SOURCE_RETRIES: int(0, 10).default(3),
+  /** Largest HTML part of one email, in bytes; Gmail clips at 102 KB, so stay well under. */
+  MAX_EMAIL_BYTES: int(20_000, 100_000).default(85_000),
+  /** Time zone of the digest date and the default schedule, e.g. Europe/Berlin. */
+  DIGEST_TZ: z
+    .string()
+    .trim()
+    .default('UTC')
+    .refine(isTimeZone, 'must be an IANA time zone such as Europe/Berlin or UTC'),
+  /** Log output: "text" (readable lines) or "json" (one object per line). */
+  LOG_FORMAT: z.enum(['text', 'json']).default('text'),
+  /** Minimum log level: debug, info, warn or error. */
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface Config extends Env {
+  /** Absolute paths, resolved against the working directory. */
+  dataDir: string;
+  subscribersDir: string;
+  outboxDir: string;
+}
+
+/** Load `.env` (without overriding the real environment) and validate. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd(), overrides: Partial<Env> = {}): Config {
+  if (env === process.env) dotenv.config({ path: path.join(cwd, '.env'), quiet: true });
+  const parsed = envSchema.safeParse({ ...pickKnown(env), ...stripUndefined(overrides) });
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new PaperboyError('CONFIG', `Invalid configuration (environment or .env):\n${lines.join('\n')}\nSee .env.example for every setting with an example.`);
+  }
+  const c = parsed.data;
+  return {
+    ...c,
+    dataDir: path.resolve(cwd, c.DATA_DIR),
+    subscribersDir: path.resolve(cwd, c.SUBSCRIBERS_DIR),
+    outboxDir: path.resolve(cwd, c.OUTBOX_DIR),
+  };
+}
+
+function pickKnown(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of Object.keys(envSchema.shape)) {
+    const v = env[key];
+    if (v !== undefined) out[key] = v;
+  }
+  return out;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,63 @@
+/**
+ * Wiring: settings + command-line flags → the parts a command needs (catalog,
+ * store, renderer, source, transport, ledger, links). Commands and the web
+ * server build their parts here, so each part is set up one way only.
+ */
+import path from 'node:path';
+import { loadCatalog, type Catalog } from './catalog.js';
+import { TEMPLATES_DIR, type Config } from './config.js';
+import { Ledger } from './ledger.js';
+import type { Logger } from './log.js';
+import type { MessageSettings } from './message.js';
+import { Renderer } from './render.js';
+import type { Source } from './source.js';
+import { fileSource } from './sources/file.js';
+import { hfSource } from './sources/hf.js';
+import { SubscriberStore } from './subscribers.js';
+import { linkBuilder, loadSecret, type LinkBuilder } from './tokens.js';
+import { outboxTransport, smtpTransport, type Transport } from './transport.js';
+
+export interface Parts {
+  config: Config;
+  catalog: Catalog;
+  store: SubscriberStore;
+  links: LinkBuilder;
+  message: MessageSettings;
+}
+
+export async function loadParts(config: Config): Promise<Parts> {
+  const catalog = await loadCatalog(config.subscribersDir);
+  const secret = await loadSecret(config.TOKEN_SECRET, config.dataDir);
+  const links = linkBuilder(config.PUBLIC_URL, secret);
+  return {
+    config,
+    catalog,
+    store: new SubscriberStore(config.subscribersDir, catalog),
+    links,
+    message: { from: config.MAIL_FROM, unsubscribeMailto: config.UNSUBSCRIBE_MAILTO, links },
+  };
+}
+
+let rendererPromise: Promise<Renderer> | undefined;
+/** Templates compile once per process. */
+export function getRenderer(dir = TEMPLATES_DIR): Promise<Renderer> {
+  if (dir !== TEMPLATES_DIR) return Renderer.create(dir);
+  rendererPromise ??= Renderer.create(dir);
+  return rendererPromise;
+}
+
+export function makeSource(config: Config, listingFile: string | undefined, log: Logger): Source {
+  if (listingFile) return fileSource(path.resolve(listingFile));
+  return hfSource(config.HF_API_URL, {
+    timeoutMs: config.SOURCE_TIMEOUT_MS,
+    maxBytes: config.SOURCE_MAX_BYTES,
+    retries: config.SOURCE_RETRIES,
+    onRetry: (r) => log.warn('source.retry', { url: r.url, attempt: r.attempt, waitMs: Math.round(r.waitMs), reason: r.reason }),
+  });
+}
+
+export function makeTransport(config: Config): Transport {
+  return config.SMTP_URL ? smtpTransport({ url: config.SMTP_URL }) : outboxTransport(config.outboxDir);
+}
+
+export const makeLedger = (config: Config) => new Ledger(config.dataDir);

@@ -1,0 +1,38 @@
+/**
+ * Digest dates. A digest covers one day's listing, named by that day
+ * (YYYY-MM-DD). By default that is the latest complete listing day: the
+ * last weekday before today in DIGEST_TZ (Monday's digest covers Friday,
+ * since weekends have no listing).
+ */
+import { PaperboyError } from './errors.js';
+
+export const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
+
+export function assertDate(s: string, what = '--date'): string {
+  const d = new Date(`${s}T00:00:00Z`);
+  if (!DATE_RE.test(s) || Number.isNaN(d.getTime()) || d.toISOString().slice(0, 10) !== s) {
+    throw new PaperboyError('USAGE', `${what}: "${s}" is not a date; expected YYYY-MM-DD, e.g. 2024-10-25`);
+  }
+  return s;
+}
+
+/** The calendar date of `instant` in `timeZone`. */
+export function localDate(instant: Date, timeZone: string): string {
+  // en-CA formats as YYYY-MM-DD.
+  return new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(instant);
+}
+
+export function addDays(date: string, days: number): string {
+  const d = new Date(`${date}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + days);
+  return d.toISOString().slice(0, 10);
+}
+
+export const weekday = (date: string) => new Date(`${date}T00:00:00Z`).getUTCDay(); // 0 = Sunday
+
+/** The last weekday strictly before the local date of `now`. */
+export function latestListingDate(now: Date, timeZone: string): string {
+  let d = addDays(localDate(now, timeZone), -1);
+  while (weekday(d) === 0 || weekday(d) === 6) d = addDays(d, -1);
+  return d;
+}

@@ -1,0 +1,36 @@
+/**
+ * One error class for everything Paperboy reports to a person. The CLI catches
+ * it once, at the edge, and prints `message` (which names the file, field and
+ * what was expected) without a stack trace; anything else is a bug and keeps
+ * its stack.
+ */
+export type ErrorCode =
+  | 'CONFIG' // bad environment / .env
+  | 'LISTING' // a payload that is not a listing at all
+  | 'SOURCE' // the listing could not be fetched
+  | 'CATALOG' // subscribers/topics.yaml is unusable
+  | 'SUBSCRIBER' // one subscriber file is unusable
+  | 'NOT_FOUND'
+  | 'USAGE'
+  | 'TRANSPORT' // SMTP cannot be used at all (auth, TLS, refused)
+  | 'LOCKED' // another run holds the lock
+  | 'CONFLICT'; // a write lost a race (file changed on disk)
+
+export class PaperboyError extends Error {
+  override readonly name = 'PaperboyError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export const isPaperboyError = (e: unknown): e is PaperboyError => e instanceof PaperboyError;
+
+/** Human text for any thrown value, for logs and summaries. */
+export function describeError(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return String(e);
+}

@@ -1,0 +1,171 @@
+/**
+ * Files papers under topics. A catalog (or a subscriber's own keywords) is
+ * compiled once into an index from word keys to terms; each paper is
+ * tokenised once; one pass over its tokens finds every term of every topic.
+ *
+ * Score of a (paper, topic) = Σ over the topic's distinct matched terms of
+ *   weight × (TITLE if in the title + KEYWORDS if in ai_keywords + BM25(tf in abstract))
+ * BM25's saturation and length normalisation keep a long abstract that
+ * repeats a word from beating a short one that states it once. A paper is
+ * filed when its score reaches the topic's threshold and no exclusion matched.
+ */
+import type { Catalog, TopicTerm } from './catalog.js';
+import type { Paper } from './paper.js';
+import { compileTerm, tokenize, wordKey, type Token } from './text.js';
+
+export const FIELD_WEIGHTS = { title: 3, keywords: 2, abstract: 1 } as const;
+const BM25_K1 = 1.2;
+const BM25_B = 0.75;
+const AVG_ABSTRACT_TOKENS = 190;
+
+export interface Doc {
+  id: string;
+  title: Token[];
+  /** Each ai_keyword separately, so a phrase never spans two keywords. */
+  keywords: Token[][];
+  abstract: Token[];
+}
+
+export function analyse(paper: Pick<Paper, 'id' | 'title' | 'abstract' | 'aiKeywords'>): Doc {
+  return {
+    id: paper.id,
+    title: tokenize(paper.title),
+    keywords: paper.aiKeywords.map(tokenize),
+    abstract: tokenize(paper.abstract),
+  };
+}
+
+export interface TopicMatch {
+  topic: string;
+  score: number;
+  /** Terms that put the paper here, strongest first, as written in the catalog. */
+  matched: string[];
+}
+
+export interface TermGroup {
+  id: string;
+  terms: TopicTerm[];
+  exclude?: string[];
+  threshold: number;
+}
+
+interface Entry {
+  group: number;
+  term: number;
+  /** One variant of the term: its word keys in order. */
+  keys: string[];
+  exclusion: boolean;
+}
+
+type Field = 'title' | 'keywords' | 'abstract';
+
+interface Hit {
+  title: boolean;
+  keywords: boolean;
+  tf: number;
+}
+
+export class Matcher {
+  private readonly index = new Map<string, Entry[]>();
+  private readonly weights: number[][];
+  private readonly labels: string[][];
+
+  constructor(readonly groups: TermGroup[]) {
+    this.weights = groups.map((g) => g.terms.map((t) => (typeof t === 'string' ? 1 : t.weight)));
+    this.labels = groups.map((g) => g.terms.map((t) => (typeof t === 'string' ? t : t.term)));
+    groups.forEach((g, gi) => {
+      g.terms.forEach((t, ti) => this.add(typeof t === 'string' ? t : t.term, gi, ti, false));
+      (g.exclude ?? []).forEach((t, ti) => this.add(t, gi, ti, true));
+    });
+  }
+
+  static fromCatalog(catalog: Catalog): Matcher {
+    return new Matcher(
+      catalog.topics.map((t) => ({ id: t.id, terms: t.keywords, exclude: t.exclude, threshold: t.threshold ?? catalog.threshold })),
+    );
+  }
+
+  private add(term: string, group: number, index: number, exclusion: boolean) {
+    const pattern = compileTerm(term);
+    if (!pattern) return;
+    for (const keys of pattern.variants) {
+      const key = pattern.acronym ? `=${keys[0]}` : keys[0]!;
+      const list = this.index.get(key) ?? [];
+      list.push({ group, term: index, keys, exclusion });
+      this.index.set(key, list);
+    }
+  }
+
+  /** Every group the doc reaches the threshold of, best first. */
+  match(doc: Doc): TopicMatch[] {
+    return this.scores(doc).filter((m) => m.score >= this.groups.find((g) => g.id === m.topic)!.threshold);
+  }
+
+  /** Scores for every group with at least one matched term (vetoed groups left out), best first. */
+  scores(doc: Doc): TopicMatch[] {
+    const hits: Array<Map<number, Hit>> = this.groups.map(() => new Map());
+    const vetoed = new Set<number>();
+    const visit = (tokens: Token[], field: Field) => this.scan(tokens, field, hits, vetoed);
+    visit(doc.title, 'title');
+    for (const kw of doc.keywords) visit(kw, 'keywords');
+    visit(doc.abstract, 'abstract');
+
+    const lengthNorm = 1 - BM25_B + BM25_B * (doc.abstract.length / AVG_ABSTRACT_TOKENS);
+    const out: TopicMatch[] = [];
+    hits.forEach((termHits, gi) => {
+      if (termHits.size === 0 || vetoed.has(gi)) return;
+      const parts: Array<{ label: string; value: number }> = [];
+      for (const [ti, h] of termHits) {
+        const abstract = h.tf > 0 ? (h.tf * (BM25_K1 + 1)) / (h.tf + BM25_K1 * lengthNorm) : 0;
+        const value =
+          this.weights[gi]![ti]! *
+          ((h.title ? FIELD_WEIGHTS.title : 0) + (h.keywords ? FIELD_WEIGHTS.keywords : 0) + FIELD_WEIGHTS.abstract * abstract);
+        parts.push({ label: this.labels[gi]![ti]!, value });
+      }
+      parts.sort((a, b) => b.value - a.value || a.label.localeCompare(b.label));
+      const score = parts.reduce((s, p) => s + p.value, 0);
+      out.push({ topic: this.groups[gi]!.id, score: round(score), matched: [...new Set(parts.map((p) => p.label))] });
+    });
+    return out.sort((a, b) => b.score - a.score || a.topic.localeCompare(b.topic));
+  }
+
+  private scan(tokens: Token[], field: Field, hits: Array<Map<number, Hit>>, vetoed: Set<number>) {
+    // One occurrence counts once even when two variants of a term match it.
+    const lastAt = new Map<string, number>();
+    const record = (e: Entry, at: number) => {
+      if (e.exclusion) {
+        vetoed.add(e.group);
+        return;
+      }
+      const id = `${e.group}:${e.term}`;
+      if (lastAt.get(id) === at) return;
+      lastAt.set(id, at);
+      const map = hits[e.group]!;
+      const h = map.get(e.term) ?? { title: false, keywords: false, tf: 0 };
+      if (field === 'title') h.title = true;
+      else if (field === 'keywords') h.keywords = true;
+      else h.tf += 1;
+      map.set(e.term, h);
+    };
+    for (let i = 0; i < tokens.length; i++) {
+      const tok = tokens[i]!;
+      // Acronyms: the whole token, or the token less a plural "s" (VLMs).
+      for (const e of this.index.get(`=${tok.raw}`) ?? []) record(e, i);
+      if (tok.raw.length > 2 && tok.raw.endsWith('s')) for (const e of this.index.get(`=${tok.raw.slice(0, -1)}`) ?? []) record(e, i);
+      // Words and phrases starting here.
+      for (const e of this.index.get(tok.key) ?? []) if (phraseAt(tokens, i, e.keys)) record(e, i);
+      // A one-word term written as two words in the text (finetuning ← fine-tuning).
+      const next = tokens[i + 1];
+      if (next && !/\d/.test(tok.raw + next.raw)) {
+        for (const e of this.index.get(wordKey(tok.raw + next.raw)) ?? []) if (e.keys.length === 1) record(e, i);
+      }
+    }
+  }
+}
+
+function phraseAt(tokens: Token[], i: number, keys: string[]): boolean {
+  for (let k = 1; k < keys.length; k++) if (tokens[i + k]?.key !== keys[k]) return false;
+  return true;
+}
+
+const round = (n: number) => Math.round(n * 1000) / 1000;

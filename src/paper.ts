@@ -1,0 +1,76 @@
+/**
+ * The normalised paper every later stage works on, whatever the source, and
+ * the few rules for building links from untrusted listing data.
+ */
+export interface Paper {
+  /** arXiv id without version, e.g. "2410.17243". Validated: links are built from it. */
+  id: string;
+  title: string;
+  abstract: string;
+  /** Visible authors in listing order. */
+  authors: string[];
+  /** When the paper itself was published (ISO 8601), if known. */
+  publishedAt?: string;
+  upvotes: number;
+  aiSummary?: string;
+  aiKeywords: string[];
+  /** https URLs only; anything else from the listing is dropped. */
+  githubRepo?: string;
+  githubStars?: number;
+  projectPage?: string;
+  organization?: string;
+  thumbnail?: string;
+  numComments?: number;
+  links: PaperLinks;
+}
+
+export interface PaperLinks {
+  hf: string;
+  arxiv: string;
+  pdf: string;
+}
+
+/** New-style arXiv ids (YYMM.NNNNN, optional version) and old-style ones (hep-th/9901001). */
+const NEW_ID = /^(\d{4}\.\d{4,5})(?:v\d+)?$/;
+const OLD_ID = /^([a-z][a-z-]*(?:\.[A-Z]{2})?\/\d{7})(?:v\d+)?$/;
+
+/** The canonical id (no version) or undefined when `raw` is not an arXiv id. */
+export function normaliseArxivId(raw: unknown): string | undefined {
+  if (typeof raw !== 'string') return undefined;
+  const s = raw.trim().replace(/^arxiv:/i, '');
+  return NEW_ID.exec(s)?.[1] ?? OLD_ID.exec(s)?.[1];
+}
+
+export function paperLinks(id: string): PaperLinks {
+  // The id is validated, so it needs no escaping beyond what the URL grammar allows.
+  return {
+    hf: `https://huggingface.co/papers/${id}`,
+    arxiv: `https://arxiv.org/abs/${id}`,
+    pdf: `https://arxiv.org/pdf/${id}`,
+  };
+}
+
+/** An https URL without credentials, normalised; anything else is undefined. */
+export function safeHttpsUrl(raw: unknown): string | undefined {
+  if (typeof raw !== 'string' || raw.length > 2000) return undefined;
+  try {
+    const u = new URL(raw.trim());
+    if (u.protocol !== 'https:' || u.username || u.password || !u.hostname.includes('.')) return undefined;
+    return u.toString();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Collapse hard wraps and runs of spaces; drop control characters. */
+export function cleanText(raw: unknown): string {
+  if (typeof raw !== 'string') return '';
+  // eslint-disable-next-line no-control-regex
+  return raw.replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g, '').replace(/\s+/g, ' ').trim();
+}
+
+/** "Ada Lovelace, Alan Turing, Grace Hopper et al." — short enough for an email line. */
+export function shortAuthors(authors: string[], max = 3): string {
+  if (authors.length <= max) return authors.join(', ');
+  return `${authors.slice(0, max).join(', ')} et al.`;
+}

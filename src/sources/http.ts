@@ -1,0 +1,131 @@
+/**
+ * Careful HTTP GET for listing sources: https only (plain http only to
+ * loopback, for tests and local mirrors), a timeout per attempt, a cap on the
+ * response size, redirects followed only within the same host, and bounded
+ * retries on 429/5xx/network errors that honour Retry-After.
+ */
+import { PaperboyError } from '../errors.js';
+
+export interface HttpOptions {
+  timeoutMs: number;
+  maxBytes: number;
+  retries: number;
+  /** Base delay for exponential backoff; the server's Retry-After wins when given. */
+  backoffMs?: number;
+  /** Longest single wait we accept, so a hostile Retry-After cannot park the run. */
+  maxWaitMs?: number;
+  sleep?: (ms: number) => Promise<void>;
+  fetchImpl?: typeof fetch;
+  onRetry?: (info: { url: string; attempt: number; waitMs: number; reason: string }) => void;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
+const MAX_REDIRECTS = 3;
+
+export function assertAllowedUrl(raw: string): URL {
+  const url = new URL(raw);
+  if (url.protocol === 'https:') return url;
+  if (url.protocol === 'http:' && LOOPBACK.has(url.hostname)) return url;
+  throw new PaperboyError('SOURCE', `${raw}: only https URLs are fetched (plain http only on loopback)`);
+}
+
+const sleepReal = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+class Retryable extends Error {
+  constructor(message: string, readonly retryAfterMs?: number) {
+    super(message);
+  }
+}
+
+/** GET `raw` and return its body as text, or throw PaperboyError('SOURCE'). */
+export async function getText(raw: string, opts: HttpOptions): Promise<string> {
+  const sleep = opts.sleep ?? sleepReal;
+  const backoff = opts.backoffMs ?? 1000;
+  const maxWait = opts.maxWaitMs ?? 60_000;
+  let lastError = '';
+  for (let attempt = 0; attempt <= opts.retries; attempt++) {
+    try {
+      return await getOnce(raw, opts);
+    } catch (e) {
+      if (!(e instanceof Retryable)) throw e;
+      lastError = e.message;
+      if (attempt === opts.retries) break;
+      const jitter = Math.random() * backoff;
+      const waitMs = Math.min(maxWait, e.retryAfterMs ?? backoff * 2 ** attempt + jitter);
+      opts.onRetry?.({ url: raw, attempt: attempt + 1, waitMs, reason: e.message });
+      await sleep(waitMs);
+    }
+  }
+  throw new PaperboyError('SOURCE', `${raw}: gave up after ${opts.retries + 1} attempts: ${lastError}`);
+}
+
+async function getOnce(raw: string, opts: HttpOptions): Promise<string> {
+  const doFetch = opts.fetchImpl ?? fetch;
+  let url = assertAllowedUrl(raw);
+  const origin = url.host;
+  for (let hop = 0; ; hop++) {
+    let res: Response;
+    try {
+      res = await doFetch(url, {
+        redirect: 'manual',
+        signal: AbortSignal.timeout(opts.timeoutMs),
+        headers: { accept: 'application/json', 'user-agent': 'paperboy-digest/0.1 (+self-hosted)' },
+      });
+    } catch (e) {
+      const reason = (e as Error).name === 'TimeoutError' ? `timed out after ${opts.timeoutMs} ms` : `network error: ${(e as Error).message}`;
+      throw new Retryable(reason);
+    }
+    if (res.status >= 300 && res.status < 400) {
+      await res.body?.cancel();
+      const location = res.headers.get('location');
+      if (!location || hop >= MAX_REDIRECTS) throw new PaperboyError('SOURCE', `${raw}: too many or empty redirects`);
+      const next = new URL(location, url);
+      if (next.host !== origin || next.protocol !== url.protocol) {
+        throw new PaperboyError('SOURCE', `${raw}: refused redirect to another host (${next.origin})`);
+      }
+      url = next;
+      continue;
+    }
+    if (res.status === 429 || res.status >= 500) {
+      await res.body?.cancel();
+      throw new Retryable(`HTTP ${res.status}`, parseRetryAfter(res.headers.get('retry-after')));
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new PaperboyError('SOURCE', `${url.href}: HTTP ${res.status} ${res.statusText}`);
+    }
+    return readCapped(res, opts.maxBytes, url.href);
+  }
+}
+
+async function readCapped(res: Response, maxBytes: number, where: string): Promise<string> {
+  const declared = Number(res.headers.get('content-length'));
+  if (declared > maxBytes) {
+    await res.body?.cancel();
+    throw new PaperboyError('SOURCE', `${where}: response of ${declared} bytes exceeds the ${maxBytes}-byte cap (SOURCE_MAX_BYTES)`);
+  }
+  if (!res.body) return '';
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of res.body) {
+      total += chunk.byteLength;
+      if (total > maxBytes) {
+        throw new PaperboyError('SOURCE', `${where}: response exceeds the ${maxBytes}-byte cap (SOURCE_MAX_BYTES)`);
+      }
+      chunks.push(chunk);
+    }
+  } catch (e) {
+    if (e instanceof PaperboyError) throw e;
+    throw new Retryable(`body interrupted: ${(e as Error).message}`);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Retry-After is either delta-seconds or an HTTP date. */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const t = Date.parse(value);
+  return Number.isNaN(t) ? undefined : Math.max(0, t - now);
+}

@@ -1,0 +1,212 @@
+/**
+ * Subscribers: one YAML file per person in the subscribers folder, the file
+ * name (without .yaml) being their id. Every writer (CLI, admin page,
+ * unsubscribe endpoint) goes through this store so the same schema guards all
+ * of them and every write is atomic.
+ */
+import { readdir, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import YAML from 'yaml';
+import { PaperboyError } from './errors.js';
+import { isTimeZone } from './config.js';
+import { TOPIC_ID, type Catalog } from './catalog.js';
+import { formatIssues, readYaml, writeFileAtomic, type YamlRead } from './yamlfile.js';
+
+export const SUBSCRIBER_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+export const STATUSES = ['active', 'paused', 'unsubscribed', 'bouncing'] as const;
+export type Status = (typeof STATUSES)[number];
+
+// One plain address: no display name, no list, no header injection.
+const EMAIL = /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+
+export const subscriberSchema = z
+  .object({
+    email: z
+      .string()
+      .trim()
+      .max(254)
+      .refine((s) => !/[\r\n]/.test(s), 'must not contain line breaks')
+      .refine((s) => EMAIL.test(s), 'must be exactly one plain address, e.g. ada@example.org'),
+    name: z.string().trim().max(100).refine((s) => !/[\r\n<>"]/.test(s), 'must not contain line breaks, <, > or "').optional(),
+    topics: z.array(z.string().regex(TOPIC_ID, 'must be a topic id such as "peft"')).default([]),
+    /** Extra keywords or phrases of their own, matched like catalog keywords. */
+    keywords: z.array(z.string().trim().min(1).max(100)).max(50).default([]),
+    /** Favourite authors: their papers go first, marked. */
+    authors: z.array(z.string().trim().min(1).max(100)).max(50).default([]),
+    max_papers: z.number().int().min(1).max(200).default(30),
+    min_upvotes: z.number().int().min(0).default(0),
+    /** Also include the N most upvoted papers of the day, whatever their topic (0 = off). */
+    top_of_day: z.number().int().min(0).max(20).default(0),
+    status: z.enum(STATUSES).default('active'),
+    /** Own delivery time zone and hour (`paperboy schedule`); defaults to DIGEST_TZ and the cron hour. */
+    timezone: z.string().refine(isTimeZone, 'must be an IANA time zone such as Europe/Berlin').optional(),
+    hour: z.number().int().min(0).max(23).optional(),
+  })
+  .strict();
+
+export type SubscriberData = z.infer<typeof subscriberSchema>;
+export interface Subscriber extends SubscriberData {
+  id: string;
+  file: string;
+  /** Content hash of the file as read: pass it back to `write` to refuse lost updates. */
+  version: string;
+}
+
+export interface Problem {
+  file: string;
+  id?: string;
+  message: string;
+}
+
+export interface LoadedSubscribers {
+  subscribers: Subscriber[];
+  problems: Problem[];
+}
+
+export function validateSubscriber(data: unknown, file: string, catalog: Catalog): SubscriberData {
+  const parsed = subscriberSchema.safeParse(data);
+  if (!parsed.success) throw new PaperboyError('SUBSCRIBER', formatIssues(file, parsed.error.issues).join('\n'));
+  const known = new Set(catalog.topics.map((t) => t.id));
+  const unknown = parsed.data.topics
+    .map((t, i) => ({ t, i }))
+    .filter(({ t }) => !known.has(t))
+    .map(({ t, i }) => `${file}: topics[${i}]: unknown topic "${t}"; known topics: ${[...known].join(', ')}`);
+  if (unknown.length) throw new PaperboyError('SUBSCRIBER', unknown.join('\n'));
+  if (parsed.data.topics.length === 0 && parsed.data.keywords.length === 0 && parsed.data.top_of_day === 0) {
+    throw new PaperboyError('SUBSCRIBER', `${file}: topics: follow at least one topic (e.g. topics: [peft]), or set keywords or top_of_day`);
+  }
+  return { ...parsed.data, topics: [...new Set(parsed.data.topics)] };
+}
+
+export function assertSubscriberId(id: string): string {
+  if (!SUBSCRIBER_ID.test(id)) {
+    throw new PaperboyError('USAGE', `"${id}" is not a subscriber id: use lower-case letters, digits, "-" and "_" (e.g. "ada"), at most 64 characters`);
+  }
+  return id;
+}
+
+export class SubscriberStore {
+  constructor(readonly dir: string, private readonly catalog: Catalog) {}
+
+  fileFor(id: string): string {
+    return path.join(this.dir, `${assertSubscriberId(id)}.yaml`);
+  }
+
+  /** Every subscriber file; bad ones become problems, never exceptions. Duplicate emails: the first file (by name) wins. */
+  async list(): Promise<LoadedSubscribers> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (e) {
+      throw new PaperboyError('SUBSCRIBER', `${this.dir}: cannot read subscribers folder (${(e as NodeJS.ErrnoException).code})`);
+    }
+    const files = names.filter((n) => n.endsWith('.yaml') && n !== 'topics.yaml' && !n.startsWith('.')).sort();
+    const subscribers: Subscriber[] = [];
+    const problems: Problem[] = [];
+    const byEmail = new Map<string, Subscriber>();
+    for (const name of files) {
+      const id = name.slice(0, -'.yaml'.length);
+      const file = path.join(this.dir, name);
+      if (!SUBSCRIBER_ID.test(id)) {
+        problems.push({ file, message: `${file}: file name must be a subscriber id (lower-case letters, digits, "-", "_") followed by .yaml` });
+        continue;
+      }
+      try {
+        const sub = await this.readFile(id, file);
+        const key = sub.email.toLowerCase();
+        const first = byEmail.get(key);
+        if (first) {
+          problems.push({ file, id, message: `${file}: email: ${sub.email} is already used by ${first.file}; skipped` });
+          continue;
+        }
+        byEmail.set(key, sub);
+        subscribers.push(sub);
+      } catch (e) {
+        problems.push({ file, id, message: e instanceof PaperboyError ? e.message : `${file}: ${(e as Error).message}` });
+      }
+    }
+    return { subscribers, problems };
+  }
+
+  async get(id: string): Promise<Subscriber> {
+    return this.readFile(id, this.fileFor(id));
+  }
+
+  private async readFile(id: string, file: string): Promise<Subscriber> {
+    const read = await readYaml(file, 'SUBSCRIBER');
+    return { ...validateSubscriber(read.data, file, this.catalog), id, file, version: read.version };
+  }
+
+  /**
+   * Create or update a subscriber. With `expectedVersion`, refuse if the file
+   * changed on disk since it was read (lost-update guard); with `create`,
+   * refuse if it already exists. Comments in an existing file are kept.
+   */
+  async write(id: string, data: SubscriberData, opts: { expectedVersion?: string; create?: boolean } = {}): Promise<Subscriber> {
+    const file = this.fileFor(id);
+    const valid = validateSubscriber(data, file, this.catalog);
+    let current: YamlRead | undefined;
+    try {
+      current = await readYaml(file, 'SUBSCRIBER');
+    } catch (e) {
+      if (!(e instanceof PaperboyError && e.code === 'NOT_FOUND')) {
+        if (opts.expectedVersion === undefined) throw e;
+      }
+    }
+    if (opts.create && current) throw new PaperboyError('CONFLICT', `${file}: subscriber "${id}" already exists`);
+    if (opts.expectedVersion !== undefined && current?.version !== opts.expectedVersion) {
+      throw new PaperboyError('CONFLICT', `${file}: changed on disk since it was loaded; reload and apply your edit again`);
+    }
+    const { loaded } = await this.list().then((l) => ({ loaded: l.subscribers }));
+    const clash = loaded.find((s) => s.id !== id && s.email.toLowerCase() === valid.email.toLowerCase());
+    if (clash) throw new PaperboyError('CONFLICT', `${file}: email: ${valid.email} is already used by ${clash.file}`);
+    const text = renderSubscriberYaml(valid, current?.doc);
+    await writeFileAtomic(file, text);
+    return this.get(id);
+  }
+
+  /** Change only some fields (status, topics…), keeping the rest and the comments. */
+  async update(id: string, patch: Partial<SubscriberData>, expectedVersion?: string): Promise<Subscriber> {
+    const sub = await this.get(id);
+    const { id: _id, file: _file, version, ...data } = sub;
+    return this.write(id, { ...data, ...patch }, { expectedVersion: expectedVersion ?? version });
+  }
+
+  async remove(id: string): Promise<void> {
+    const file = this.fileFor(id);
+    try {
+      await unlink(file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new PaperboyError('NOT_FOUND', `${file}: no such subscriber "${id}"`);
+      throw e;
+    }
+  }
+}
+
+const DEFAULTS: Partial<SubscriberData> = { keywords: [], authors: [], max_papers: 30, min_upvotes: 0, top_of_day: 0, status: 'active' };
+const KEY_ORDER: Array<keyof SubscriberData> = ['email', 'name', 'status', 'topics', 'keywords', 'authors', 'max_papers', 'min_upvotes', 'top_of_day', 'timezone', 'hour'];
+
+/** YAML text for a subscriber; edits an existing document in place so its comments survive. */
+export function renderSubscriberYaml(data: SubscriberData, existing?: YAML.Document.Parsed): string {
+  const doc = existing ?? new YAML.Document({});
+  for (const key of KEY_ORDER) {
+    const value = data[key];
+    const isDefault = value === undefined || JSON.stringify(value) === JSON.stringify(DEFAULTS[key]);
+    if (isDefault && !doc.has(key)) continue;
+    if (value === undefined) {
+      doc.delete(key);
+      continue;
+    }
+    const node = doc.createNode(value);
+    if (Array.isArray(value) && YAML.isSeq(node)) node.flow = value.length <= 8;
+    // Keep comments attached to the old node.
+    const old = doc.get(key, true);
+    if (old && YAML.isNode(old) && YAML.isNode(node)) {
+      node.comment = old.comment;
+      node.commentBefore = old.commentBefore;
+    }
+    doc.set(key, node);
+  }
+  return doc.toString({ lineWidth: 0 });
+}

@@ -1,0 +1,102 @@
+/**
+ * Tokens and term keys for topic matching.
+ *
+ * A word's key is its Porter stem (the `stemmer` package) plus a tag for the
+ * derivational suffix it carries, so inflections meet (adapter/adapters,
+ * merge/merging/merged, reason/reasoning) while the derivations that Porter
+ * folds together stay apart (adapter ≠ adaptation ≠ adaptive;
+ * general ≠ generation ≠ generate). Hyphens split words, and a pair of words
+ * is also tried joined, so fine-tuning = fine tuning = finetuning.
+ * Acronyms (LoRA, DPO, MoE…) are matched whole and case-insensitively, with
+ * an optional plural "s", never inside another word.
+ */
+import { stemmer } from 'stemmer';
+
+export interface Token {
+  /** Lower-case surface form. */
+  raw: string;
+  /** Stem key, for ordinary words. */
+  key: string;
+}
+
+const WORD = /[\p{L}\p{N}]+/gu;
+
+const DERIVATION: Array<[RegExp, string]> = [
+  [/(?:tion|sion)$/, 'tion'],
+  [/(?:ability|ibility|ity|ities)$/, 'ity'],
+  [/(?:ively|ive)$/, 'ive'],
+  [/(?:ically|ical|ally|al)$/, 'al'],
+  [/(?:ness)$/, 'ness'],
+  [/(?:ment)$/, 'ment'],
+  [/(?:ism)$/, 'ism'],
+  [/(?:ist)$/, 'ist'],
+  [/(?:ics|ic)$/, 'ic'],
+  [/(?:able|ible)$/, 'able'],
+  [/(?:izer|iser|er|or)$/, 'er'],
+];
+
+function dropPlural(w: string): string {
+  if (w.length <= 3) return w;
+  if (w.endsWith('sses')) return w.slice(0, -2);
+  if (w.endsWith('ies')) return w.slice(0, -3) + 'y';
+  if (w.endsWith('s') && !/(?:ss|us|is)$/.test(w)) return w.slice(0, -1);
+  return w;
+}
+
+const keyCache = new Map<string, string>();
+
+/** The match key of one lower-case word. */
+export function wordKey(word: string): string {
+  const cached = keyCache.get(word);
+  if (cached !== undefined) return cached;
+  let key = word;
+  if (word.length > 3 && !/\d/.test(word)) {
+    const base = dropPlural(word);
+    const tag = DERIVATION.find(([re]) => re.test(base) && base.length > 4)?.[1];
+    key = stemmer(word) + (tag ? `~${tag}` : '');
+  }
+  if (keyCache.size < 200_000) keyCache.set(word, key);
+  return key;
+}
+
+export function tokenize(text: string): Token[] {
+  const out: Token[] = [];
+  for (const m of text.toLowerCase().matchAll(WORD)) out.push({ raw: m[0], key: wordKey(m[0]) });
+  return out;
+}
+
+/** A compiled catalog or subscriber term. */
+export interface TermPattern {
+  /** The term as written, for explanations ("matched: LoRA, adapters"). */
+  label: string;
+  /** Acronym: one token compared whole, case-insensitively, optional plural s. */
+  acronym: boolean;
+  /**
+   * Key sequences that count as this term: the words as written, plus each
+   * adjacent pair written as one word (multi-task learning = multitask learning).
+   * For an acronym: its lower-case form.
+   */
+  variants: string[][];
+}
+
+/**
+ * An acronym is a single word written with at least two capitals, or a short
+ * all-capitals word: LoRA, DPO, RLHF, MoE, RAG, VLM, PEFT, GRPO, CoT, KV.
+ */
+export function isAcronym(term: string): boolean {
+  if (!/^[\p{L}\p{N}]+$/u.test(term)) return false;
+  const capitals = term.replace(/[^A-Z]/g, '').length;
+  return term.length <= 8 && (capitals >= 2 || (capitals === 1 && term.length <= 2 && /^[A-Z]/.test(term)));
+}
+
+export function compileTerm(term: string): TermPattern | undefined {
+  const label = term.trim();
+  if (isAcronym(label)) return { label, acronym: true, variants: [[label.toLowerCase()]] };
+  const words = label.toLowerCase().match(WORD) ?? [];
+  if (words.length === 0) return undefined;
+  const variants = [words.map(wordKey)];
+  for (let j = 0; j + 1 < words.length && words.length <= 5; j++) {
+    variants.push([...words.slice(0, j), words[j]! + words[j + 1]!, ...words.slice(j + 2)].map(wordKey));
+  }
+  return { label, acronym: false, variants };
+}

@@ -1,0 +1,141 @@
+/**
+ * The Transport seam: where a message goes. SMTP (a pooled nodemailer
+ * transport) when SMTP_URL is set, otherwise an outbox folder of .eml files.
+ * Errors are classified once here so the pipeline can decide: retry later,
+ * give up on this recipient, never resend, or stop the run.
+ */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import nodemailer from 'nodemailer';
+import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
+import { writeFileAtomic } from './yamlfile.js';
+import type { OutgoingMessage } from './message.js';
+
+export interface SendResult {
+  /** Where it went: the SMTP server's reply or the .eml path. */
+  detail: string;
+}
+
+export type FailureKind =
+  /** Try again later: 4xx replies, connection trouble before the data phase. */
+  | 'transient'
+  /** This recipient will not work: 5xx replies. */
+  | 'permanent'
+  /** The connection broke after the message data was handed over: it may have been delivered. */
+  | 'ambiguous'
+  /** The transport cannot work at all (auth, TLS, refused connection): stop the run. */
+  | 'fatal';
+
+export class SendError extends Error {
+  override readonly name = 'SendError';
+  constructor(readonly kind: FailureKind, message: string, readonly responseCode?: number) {
+    super(message);
+  }
+}
+
+export interface Transport {
+  readonly name: string;
+  /** Check the transport can be used at all before the first message (connect, auth). */
+  verify(): Promise<void>;
+  send(message: OutgoingMessage): Promise<SendResult>;
+  close(): Promise<void>;
+}
+
+export interface SmtpOptions {
+  url: string;
+  /** Messages per second at most (0 = unlimited). */
+  rateLimit?: number;
+  maxConnections?: number;
+  connectionTimeoutMs?: number;
+  greetingTimeoutMs?: number;
+  socketTimeoutMs?: number;
+}
+
+export function smtpTransport(opts: SmtpOptions): Transport {
+  const pool: SMTPPool.Options & { maxRequeues: number } = {
+    url: opts.url,
+    pool: true,
+    maxConnections: opts.maxConnections ?? 2,
+    // A message whose connection dropped must not be silently resent by the pool: we decide.
+    maxRequeues: 0,
+    connectionTimeout: opts.connectionTimeoutMs ?? 15_000,
+    greetingTimeout: opts.greetingTimeoutMs ?? 15_000,
+    socketTimeout: opts.socketTimeoutMs ?? 60_000,
+    ...(opts.rateLimit ? { rateDelta: 1000, rateLimit: opts.rateLimit } : {}),
+  } as SMTPPool.Options & { maxRequeues: number };
+  const t = nodemailer.createTransport(pool);
+  const safeName = redactUrl(opts.url);
+  return {
+    name: safeName,
+    async verify() {
+      try {
+        await t.verify();
+      } catch (e) {
+        throw classify(e);
+      }
+    },
+    async send(message) {
+      const { meta: _meta, ...mail } = message;
+      try {
+        const info = await t.sendMail(mail);
+        return { detail: String(info.response ?? 'accepted') };
+      } catch (e) {
+        throw classify(e);
+      }
+    },
+    async close() {
+      t.close();
+    },
+  };
+}
+
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^@/]*)@/, '//***@');
+}
+
+/** nodemailer error → what it means for this message and this run. */
+export function classify(e: unknown): SendError {
+  const err = e as { code?: string; responseCode?: number; command?: string; message?: string };
+  const msg = err.message ?? String(e);
+  if (typeof err.responseCode === 'number') {
+    if (err.code === 'EAUTH' || err.command === 'AUTH PLAIN' || err.command === 'AUTH LOGIN') return new SendError('fatal', `authentication failed: ${msg}`, err.responseCode);
+    if (err.responseCode >= 500) return new SendError('permanent', msg, err.responseCode);
+    if (err.responseCode >= 400) return new SendError('transient', msg, err.responseCode);
+  }
+  switch (err.code) {
+    case 'EAUTH':
+    case 'ETLS':
+    case 'ENOAUTH':
+      return new SendError('fatal', `${err.code}: ${msg}`);
+    case 'ECONNREFUSED':
+    case 'EDNS':
+      return new SendError('fatal', `cannot reach the SMTP server: ${msg}`);
+  }
+  if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN/.test(msg)) return new SendError('fatal', `cannot reach the SMTP server: ${msg}`);
+  // Lost connection: if the message body was already being streamed, it may have arrived.
+  if (err.command === 'DATA' || err.command === 'MESSAGE' || /after DATA|message data/i.test(msg)) return new SendError('ambiguous', msg);
+  return new SendError('transient', msg);
+}
+
+/** Writes each message to <dir>/<date>/<subscriber>.eml: the default when no SMTP server is configured. */
+export function outboxTransport(dir: string): Transport {
+  const t = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
+  return {
+    name: dir,
+    async verify() {
+      await mkdir(dir, { recursive: true });
+    },
+    async send(message) {
+      const { meta, ...mail } = message;
+      const info = await t.sendMail(mail);
+      const folder = path.join(dir, meta.date);
+      await mkdir(folder, { recursive: true });
+      const file = path.join(folder, `${meta.subscriber}.eml`);
+      await writeFileAtomic(file, (info.message as Buffer).toString('utf8'));
+      return { detail: file };
+    },
+    async close() {
+      t.close();
+    },
+  };
+}

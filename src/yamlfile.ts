@@ -1,0 +1,75 @@
+/**
+ * Reading and atomically writing the small YAML files admins edit by hand.
+ * Writes go to a temp file in the same folder, are fsynced, then renamed over
+ * the target, so a reader never sees half a file and a crash never loses one.
+ */
+import { open, readFile, rename, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import YAML from 'yaml';
+import type { z } from 'zod';
+import { PaperboyError, type ErrorCode } from './errors.js';
+
+export interface YamlRead {
+  text: string;
+  doc: YAML.Document.Parsed;
+  data: unknown;
+  /** Content hash: an optimistic-concurrency token for "changed on disk since you loaded it". */
+  version: string;
+}
+
+export const contentVersion = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 16);
+
+export async function readYaml(file: string, code: ErrorCode): Promise<YamlRead> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    const errno = (e as NodeJS.ErrnoException).code;
+    throw new PaperboyError(errno === 'ENOENT' ? 'NOT_FOUND' : code, `${file}: cannot read (${errno ?? (e as Error).message})`);
+  }
+  return parseYamlText(text, file, code);
+}
+
+export function parseYamlText(text: string, file: string, code: ErrorCode): YamlRead {
+  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0]!;
+    const where = first.linePos?.[0] ? `line ${first.linePos[0].line}, column ${first.linePos[0].col}` : 'somewhere';
+    throw new PaperboyError(code, `${file}: YAML syntax error at ${where}: ${first.message.split('\n')[0]}`);
+  }
+  return { text, doc, data: doc.toJS({ maxAliasCount: 50 }), version: contentVersion(text) };
+}
+
+/** zod issues → "file: field: message" lines. */
+export function formatIssues(file: string, issues: z.core.$ZodIssue[]): string[] {
+  return issues.map((i) => `${file}: ${formatPath(i.path) || '(top level)'}: ${i.message}`);
+}
+
+export function formatPath(p: PropertyKey[]): string {
+  return p.reduce<string>((acc, k) => (typeof k === 'number' ? `${acc}[${k}]` : acc ? `${acc}.${String(k)}` : String(k)), '');
+}
+
+export async function writeFileAtomic(file: string, text: string): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  const fh = await open(tmp, 'wx', 0o644);
+  try {
+    await fh.writeFile(text, 'utf8');
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await rename(tmp, file);
+  } catch (e) {
+    await unlink(tmp).catch(() => {});
+    throw e;
+  }
+  // fsync the directory so the rename itself survives a power cut.
+  const dir = await open(path.dirname(file), 'r');
+  try {
+    await dir.sync().catch(() => {});
+  } finally {
+    await dir.close();
+  }
+}
