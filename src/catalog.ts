@@ -62,7 +62,10 @@ export async function loadCatalog(subscribersDir: string): Promise<Catalog & { v
   const file = catalogPath(subscribersDir);
   const read = await readYaml(file, 'CATALOG').catch((e: unknown) => {
     if (e instanceof PaperboyError && e.code === 'NOT_FOUND') {
-      throw new PaperboyError('CATALOG', `${file}: topic catalog not found; every subscribers folder needs a topics.yaml (copy the bundled subscribers/topics.yaml)`);
+      throw new PaperboyError(
+        'CATALOG',
+        `${file}: topic catalog not found; every subscribers folder needs a topics.yaml (copy the bundled subscribers/topics.yaml)`,
+      );
     }
     throw e;
   });

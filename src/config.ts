@@ -42,7 +42,10 @@ export const envSchema = z.object({
     'must be a bare address such as unsubscribe@example.org',
   ),
   /** Secret for signing unsubscribe/manage links (HMAC-SHA256). Unset: one is generated into DATA_DIR/token-secret. */
-  TOKEN_SECRET: optionalString.refine((s) => s === undefined || s.length >= 32, 'must be at least 32 characters (try: openssl rand -hex 32)'),
+  TOKEN_SECRET: optionalString.refine(
+    (s) => s === undefined || s.length >= 32,
+    'must be at least 32 characters (try: openssl rand -hex 32)',
+  ),
   /** Where the ledger, lock and generated secret live. */
   DATA_DIR: z.string().trim().min(1).default('data'),
   /** Folder of subscriber YAML files and topics.yaml. */
@@ -64,11 +67,7 @@ export const envSchema = z.object({
   /** Largest HTML part of one email, in bytes; Gmail clips at 102 KB, so stay well under. */
   MAX_EMAIL_BYTES: int(20_000, 100_000).default(85_000),
   /** Time zone of the digest date and the default schedule, e.g. Europe/Berlin. */
-  DIGEST_TZ: z
-    .string()
-    .trim()
-    .default('UTC')
-    .refine(isTimeZone, 'must be an IANA time zone such as Europe/Berlin or UTC'),
+  DIGEST_TZ: z.string().trim().default('UTC').refine(isTimeZone, 'must be an IANA time zone such as Europe/Berlin or UTC'),
   /** Log output: "text" (readable lines) or "json" (one object per line). */
   LOG_FORMAT: z.enum(['text', 'json']).default('text'),
   /** Minimum log level: debug, info, warn or error. */
@@ -99,7 +98,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const parsed = envSchema.safeParse({ ...pickKnown(env), ...stripUndefined(overrides) });
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
-    throw new PaperboyError('CONFIG', `Invalid configuration (environment or .env):\n${lines.join('\n')}\nSee .env.example for every setting with an example.`);
+    throw new PaperboyError(
+      'CONFIG',
+      `Invalid configuration (environment or .env):\n${lines.join('\n')}\nSee .env.example for every setting with an example.`,
+    );
   }
   const c = parsed.data;
   return {

@@ -13,15 +13,7 @@ import path from 'node:path';
 
 export const LEDGER_VERSION = 1;
 
-export type DeliveryState =
-  | 'planned'
-  | 'sending'
-  | 'sent'
-  | 'failed-transient'
-  | 'failed-permanent'
-  | 'ambiguous'
-  | 'skipped'
-  | 'missed';
+export type DeliveryState = 'planned' | 'sending' | 'sent' | 'failed-transient' | 'failed-permanent' | 'ambiguous' | 'skipped' | 'missed';
 
 export interface LedgerEvent {
   v: number;
@@ -49,7 +41,10 @@ export class Ledger {
   /** Lines that could not be parsed (a torn write), for the operator. */
   readonly damaged: number[] = [];
 
-  constructor(dataDir: string, private readonly now: () => Date = () => new Date()) {
+  constructor(
+    dataDir: string,
+    private readonly now: () => Date = () => new Date(),
+  ) {
     this.file = path.join(dataDir, 'ledger.jsonl');
     mkdirSync(dataDir, { recursive: true });
     this.load();

@@ -98,14 +98,10 @@ function parseItem(raw: unknown): Paper | string {
     .filter((r) => r.success && r.data.hidden !== true)
     .map((r) => cleanText(r.data?.name).slice(0, 200))
     .filter((n) => n.length > 0);
-  const keywords = Array.isArray(p.ai_keywords)
-    ? [...new Set(p.ai_keywords.map((k) => cleanText(k).slice(0, 200)).filter(Boolean))]
-    : [];
+  const keywords = Array.isArray(p.ai_keywords) ? [...new Set(p.ai_keywords.map((k) => cleanText(k).slice(0, 200)).filter(Boolean))] : [];
   const org = p.organization ?? item.organization;
   const orgName =
-    org && typeof org === 'object'
-      ? cleanText((org as Record<string, unknown>).fullname ?? (org as Record<string, unknown>).name)
-      : '';
+    org && typeof org === 'object' ? cleanText((org as Record<string, unknown>).fullname ?? (org as Record<string, unknown>).name) : '';
   const aiSummary = cleanText(p.ai_summary).slice(0, MAX_TEXT);
   return {
     id,

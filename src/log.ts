@@ -51,8 +51,10 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
 /** A logger that keeps events in memory: for tests and for collecting warnings. */
 export function memoryLogger(): Logger & { events: Array<{ level: LogLevel; event: string } & LogFields> } {
   const events: Array<{ level: LogLevel; event: string } & LogFields> = [];
-  const push = (level: LogLevel) => (event: string, fields: LogFields = {}) => {
-    events.push({ level, event, ...fields });
-  };
+  const push =
+    (level: LogLevel) =>
+    (event: string, fields: LogFields = {}) => {
+      events.push({ level, event, ...fields });
+    };
   return { events, debug: push('debug'), info: push('info'), warn: push('warn'), error: push('error') };
 }

@@ -66,7 +66,10 @@ export function safeHttpsUrl(raw: unknown): string | undefined {
 export function cleanText(raw: unknown): string {
   if (typeof raw !== 'string') return '';
   // eslint-disable-next-line no-control-regex
-  return raw.replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g, '').replace(/\s+/g, ' ').trim();
+  return raw
+    .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g, '')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 /** "Ada Lovelace, Alan Turing, Grace Hopper et al." — short enough for an email line. */

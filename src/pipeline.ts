@@ -81,7 +81,12 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
   summary.papers = listing.papers.length;
   summary.listingWarnings = listing.warnings;
   for (const w of listing.warnings) log.warn('listing.item_dropped', { detail: w });
-  log.info('listing.fetched', { date: opts.date, source: deps.source.name, papers: listing.papers.length, dropped: listing.warnings.length });
+  log.info('listing.fetched', {
+    date: opts.date,
+    source: deps.source.name,
+    papers: listing.papers.length,
+    dropped: listing.warnings.length,
+  });
 
   // 2. Papers → topics, once for everyone.
   const filed = fileListing(listing.papers, Matcher.fromCatalog(deps.catalog));
@@ -140,7 +145,14 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
     log[level](`subscriber.${outcome.state}`, { subscriber: sub.id, reason: outcome.reason, papers: outcome.papers, bytes: outcome.bytes });
     deps.progress?.(++done, subscribers.length);
   }
-  log.info('run.done', { date: opts.date, sent: summary.sent, skipped: summary.skipped, failed: summary.failed, invalid: summary.invalid.length, dryRun: !!opts.dryRun });
+  log.info('run.done', {
+    date: opts.date,
+    sent: summary.sent,
+    skipped: summary.skipped,
+    failed: summary.failed,
+    invalid: summary.invalid.length,
+    dryRun: !!opts.dryRun,
+  });
   return summary;
 }
 
@@ -148,8 +160,15 @@ async function handleSubscriber(sub: Subscriber, filed: ReturnType<typeof fileLi
   const { ledger } = deps;
   if (sub.status !== 'active') return { subscriber: sub.id, state: 'skipped', reason: `status is ${sub.status}` };
   const previous = ledger.state(opts.date, sub.id);
-  if (previous && (previous.state === 'sent' || previous.state === 'sending' || previous.state === 'ambiguous' || previous.state === 'failed-permanent')) {
-    return { subscriber: sub.id, state: 'skipped', reason: `already ${previous.state === 'sending' ? 'attempted (possibly delivered)' : previous.state} for ${opts.date}` };
+  if (
+    previous &&
+    (previous.state === 'sent' || previous.state === 'sending' || previous.state === 'ambiguous' || previous.state === 'failed-permanent')
+  ) {
+    return {
+      subscriber: sub.id,
+      state: 'skipped',
+      reason: `already ${previous.state === 'sending' ? 'attempted (possibly delivered)' : previous.state} for ${opts.date}`,
+    };
   }
   const digest = composeDigest(sub, filed, opts.date, deps, ledger.papersSentBefore(sub.id, opts.date));
   if (!digest.email) {
@@ -167,10 +186,24 @@ async function handleSubscriber(sub: Subscriber, filed: ReturnType<typeof fileLi
     return { subscriber: sub.id, state: 'skipped', reason: fresh ? `status changed to ${fresh.status}` : 'subscriber file removed' };
   }
   const message = buildMessage(digest.email, fresh, opts.date, digest.paperIds, deps.message);
-  ledger.record({ date: opts.date, subscriber: sub.id, state: 'sending', messageId: message.meta.messageId, papers: digest.paperIds, email: fresh.email });
+  ledger.record({
+    date: opts.date,
+    subscriber: sub.id,
+    state: 'sending',
+    messageId: message.meta.messageId,
+    papers: digest.paperIds,
+    email: fresh.email,
+  });
   try {
     const result = await deps.transport.send(message);
-    ledger.record({ date: opts.date, subscriber: sub.id, state: 'sent', messageId: message.meta.messageId, papers: digest.paperIds, reason: result.detail });
+    ledger.record({
+      date: opts.date,
+      subscriber: sub.id,
+      state: 'sent',
+      messageId: message.meta.messageId,
+      papers: digest.paperIds,
+      reason: result.detail,
+    });
     return { ...base, state: 'sent', reason: result.detail };
   } catch (e) {
     const kind = e instanceof SendError ? e.kind : 'transient';

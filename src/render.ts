@@ -71,7 +71,10 @@ export class Renderer {
   render(view: EmailView): RenderedEmail {
     const subject = this.subject(view).replace(/\s+/g, ' ').trim();
     const html = this.html({ ...view, subject });
-    const text = this.text({ ...view, subject }).replace(/\n{3,}/g, '\n\n').trim() + '\n';
+    const text =
+      this.text({ ...view, subject })
+        .replace(/\n{3,}/g, '\n\n')
+        .trim() + '\n';
     return { subject, preheader: view.preheader, html, text, htmlBytes: Buffer.byteLength(html) };
   }
 }

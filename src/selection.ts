@@ -93,7 +93,13 @@ function keywordMatcher(keywords: string[]): Matcher {
 /** Ranking value: relevance, nudged by log upvotes. */
 export const rankValue = (score: number, upvotes: number) => score + 0.6 * Math.log1p(upvotes);
 
-const normName = (s: string) => s.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').toLowerCase().replace(/[^a-z0-9]+/g, ' ').trim();
+const normName = (s: string) =>
+  s
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, ' ')
+    .trim();
 
 export function select(profile: Profile, filed: FiledPaper[], catalog: Catalog, alreadySent: ReadonlySet<string> = new Set()): Selection {
   const followed = profile.topics;

@@ -18,7 +18,8 @@ export const STATUSES = ['active', 'paused', 'unsubscribed', 'bouncing'] as cons
 export type Status = (typeof STATUSES)[number];
 
 // One plain address: no display name, no list, no header injection.
-const EMAIL = /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+const EMAIL =
+  /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
 
 export const subscriberSchema = z
   .object({
@@ -28,7 +29,12 @@ export const subscriberSchema = z
       .max(254)
       .refine((s) => !/[\r\n]/.test(s), 'must not contain line breaks')
       .refine((s) => EMAIL.test(s), 'must be exactly one plain address, e.g. ada@example.org'),
-    name: z.string().trim().max(100).refine((s) => !/[\r\n<>"]/.test(s), 'must not contain line breaks, <, > or "').optional(),
+    name: z
+      .string()
+      .trim()
+      .max(100)
+      .refine((s) => !/[\r\n<>"]/.test(s), 'must not contain line breaks, <, > or "')
+      .optional(),
     topics: z.array(z.string().regex(TOPIC_ID, 'must be a topic id such as "peft"')).default([]),
     /** Extra keywords or phrases of their own, matched like catalog keywords. */
     keywords: z.array(z.string().trim().min(1).max(100)).max(50).default([]),
@@ -74,20 +80,29 @@ export function validateSubscriber(data: unknown, file: string, catalog: Catalog
     .map(({ t, i }) => `${file}: topics[${i}]: unknown topic "${t}"; known topics: ${[...known].join(', ')}`);
   if (unknown.length) throw new PaperboyError('SUBSCRIBER', unknown.join('\n'));
   if (parsed.data.topics.length === 0 && parsed.data.keywords.length === 0 && parsed.data.top_of_day === 0) {
-    throw new PaperboyError('SUBSCRIBER', `${file}: topics: follow at least one topic (e.g. topics: [peft]), or set keywords or top_of_day`);
+    throw new PaperboyError(
+      'SUBSCRIBER',
+      `${file}: topics: follow at least one topic (e.g. topics: [peft]), or set keywords or top_of_day`,
+    );
   }
   return { ...parsed.data, topics: [...new Set(parsed.data.topics)] };
 }
 
 export function assertSubscriberId(id: string): string {
   if (!SUBSCRIBER_ID.test(id)) {
-    throw new PaperboyError('USAGE', `"${id}" is not a subscriber id: use lower-case letters, digits, "-" and "_" (e.g. "ada"), at most 64 characters`);
+    throw new PaperboyError(
+      'USAGE',
+      `"${id}" is not a subscriber id: use lower-case letters, digits, "-" and "_" (e.g. "ada"), at most 64 characters`,
+    );
   }
   return id;
 }
 
 export class SubscriberStore {
-  constructor(readonly dir: string, private readonly catalog: Catalog) {}
+  constructor(
+    readonly dir: string,
+    private readonly catalog: Catalog,
+  ) {}
 
   fileFor(id: string): string {
     return path.join(this.dir, `${assertSubscriberId(id)}.yaml`);
@@ -109,7 +124,10 @@ export class SubscriberStore {
       const id = name.slice(0, -'.yaml'.length);
       const file = path.join(this.dir, name);
       if (!SUBSCRIBER_ID.test(id)) {
-        problems.push({ file, message: `${file}: file name must be a subscriber id (lower-case letters, digits, "-", "_") followed by .yaml` });
+        problems.push({
+          file,
+          message: `${file}: file name must be a subscriber id (lower-case letters, digits, "-", "_") followed by .yaml`,
+        });
         continue;
       }
       try {
@@ -185,7 +203,19 @@ export class SubscriberStore {
 }
 
 const DEFAULTS: Partial<SubscriberData> = { keywords: [], authors: [], max_papers: 30, min_upvotes: 0, top_of_day: 0, status: 'active' };
-const KEY_ORDER: Array<keyof SubscriberData> = ['email', 'name', 'status', 'topics', 'keywords', 'authors', 'max_papers', 'min_upvotes', 'top_of_day', 'timezone', 'hour'];
+const KEY_ORDER: Array<keyof SubscriberData> = [
+  'email',
+  'name',
+  'status',
+  'topics',
+  'keywords',
+  'authors',
+  'max_papers',
+  'min_upvotes',
+  'top_of_day',
+  'timezone',
+  'hour',
+];
 
 /** YAML text for a subscriber; edits an existing document in place so its comments survive. */
 export function renderSubscriberYaml(data: SubscriberData, existing?: YAML.Document.Parsed): string {

@@ -15,7 +15,10 @@ const PREFIX: Record<TokenPurpose, string> = { unsubscribe: 'u', manage: 'm' };
 const MAC_CHARS = 32; // 192 bits of base64url: far beyond guessing
 
 function mac(secret: string, purpose: TokenPurpose, id: string, email: string): string {
-  return createHmac('sha256', secret).update(`paperboy/v1\n${purpose}\n${id}\n${email.toLowerCase()}`).digest('base64url').slice(0, MAC_CHARS);
+  return createHmac('sha256', secret)
+    .update(`paperboy/v1\n${purpose}\n${id}\n${email.toLowerCase()}`)
+    .digest('base64url')
+    .slice(0, MAC_CHARS);
 }
 
 export function signToken(secret: string, purpose: TokenPurpose, id: string, email: string): string {

@@ -28,7 +28,11 @@ export type FailureKind =
 
 export class SendError extends Error {
   override readonly name = 'SendError';
-  constructor(readonly kind: FailureKind, message: string, readonly responseCode?: number) {
+  constructor(
+    readonly kind: FailureKind,
+    message: string,
+    readonly responseCode?: number,
+  ) {
     super(message);
   }
 }
@@ -98,7 +102,8 @@ export function classify(e: unknown): SendError {
   const err = e as { code?: string; responseCode?: number; command?: string; message?: string };
   const msg = err.message ?? String(e);
   if (typeof err.responseCode === 'number') {
-    if (err.code === 'EAUTH' || err.command === 'AUTH PLAIN' || err.command === 'AUTH LOGIN') return new SendError('fatal', `authentication failed: ${msg}`, err.responseCode);
+    if (err.code === 'EAUTH' || err.command === 'AUTH PLAIN' || err.command === 'AUTH LOGIN')
+      return new SendError('fatal', `authentication failed: ${msg}`, err.responseCode);
     if (err.responseCode >= 500) return new SendError('permanent', msg, err.responseCode);
     if (err.responseCode >= 400) return new SendError('transient', msg, err.responseCode);
   }

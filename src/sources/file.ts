@@ -15,7 +15,10 @@ export function fileSource(file: string): Source {
       try {
         text = await readFile(file, 'utf8');
       } catch (e) {
-        throw new PaperboyError('LISTING', `${file}: cannot read listing file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+        throw new PaperboyError(
+          'LISTING',
+          `${file}: cannot read listing file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+        );
       }
       let json: unknown;
       try {

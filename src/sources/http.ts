@@ -32,7 +32,10 @@ export function assertAllowedUrl(raw: string): URL {
 const sleepReal = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 class Retryable extends Error {
-  constructor(message: string, readonly retryAfterMs?: number) {
+  constructor(
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
     super(message);
   }
 }
@@ -72,7 +75,8 @@ async function getOnce(raw: string, opts: HttpOptions): Promise<string> {
         headers: { accept: 'application/json', 'user-agent': 'paperboy-digest/0.1 (+self-hosted)' },
       });
     } catch (e) {
-      const reason = (e as Error).name === 'TimeoutError' ? `timed out after ${opts.timeoutMs} ms` : `network error: ${(e as Error).message}`;
+      const reason =
+        (e as Error).name === 'TimeoutError' ? `timed out after ${opts.timeoutMs} ms` : `network error: ${(e as Error).message}`;
       throw new Retryable(reason);
     }
     if (res.status >= 300 && res.status < 400) {

@@ -1,0 +1,70 @@
+/** `paperboy run`: one digest run now. */
+import type { Command } from 'commander';
+import { systemClock } from '../clock.js';
+import { getRenderer, loadParts, makeLedger, makeSource, makeTransport } from '../context.js';
+import { assertDate, latestListingDate } from '../dates.js';
+import { run, type RunSummary } from '../pipeline.js';
+import { setup } from './shared.js';
+
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .description('run one digest now: fetch the listing, select per subscriber, render, send, record')
+    .option(
+      '--date <YYYY-MM-DD>',
+      'digest date (default: the latest complete listing day, i.e. the last weekday before today in DIGEST_TZ)',
+    )
+    .option('--listing <file>', 'read the listing from a JSON file (the API shape) instead of the Hugging Face API')
+    .option('--subscriber <id>', 'only this subscriber')
+    .option('--dry-run', 'select and render, but send nothing and record nothing')
+    .option('--json', 'print the summary as JSON on stdout')
+    .action(async (flags: { date?: string; listing?: string; subscriber?: string; dryRun?: boolean; json?: boolean }, cmd: Command) => {
+      const { config, log } = setup(cmd);
+      const date = flags.date ? assertDate(flags.date) : latestListingDate(new Date(), config.DIGEST_TZ);
+      const parts = await loadParts(config);
+      const transport = makeTransport(config);
+      const tty = process.stderr.isTTY && config.LOG_FORMAT === 'text';
+      let summary: RunSummary;
+      try {
+        summary = await run(
+          { date, dryRun: flags.dryRun, only: flags.subscriber },
+          {
+            ...parts,
+            source: makeSource(config, flags.listing, log),
+            transport,
+            ledger: makeLedger(config),
+            renderer: await getRenderer(),
+            maxEmailBytes: config.MAX_EMAIL_BYTES,
+            log,
+            clock: systemClock,
+            progress: tty
+              ? (done, total) => process.stderr.write(`\r  handled ${done}/${total} subscribers${done === total ? '\n' : ''}`)
+              : undefined,
+          },
+        );
+      } finally {
+        await transport.close();
+      }
+      if (flags.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+      else process.stdout.write(formatSummary(summary, flags.dryRun ? undefined : transport.name, !!flags.dryRun));
+      if (summary.aborted) process.exitCode = 3;
+      else if (summary.invalid.length > 0 || summary.failed > 0) process.exitCode = 1;
+    });
+}
+
+export function formatSummary(s: RunSummary, destination: string | undefined, dryRun: boolean): string {
+  const lines = [`Paperboy digest for ${s.date}${dryRun ? ' (dry run: nothing sent, nothing recorded)' : ''}`];
+  lines.push(
+    `  listing      ${s.papers} papers from ${s.source}${s.listingWarnings.length ? ` (${s.listingWarnings.length} dropped)` : ''}`,
+  );
+  lines.push(`  subscribers  ${s.subscribers} valid, ${s.invalid.length} invalid`);
+  for (const p of s.invalid) lines.push(`    invalid: ${p.message.split('\n').join('\n             ')}`);
+  lines.push(`  ${dryRun ? 'would send' : 'sent      '}   ${s.sent}${destination && s.sent ? ` → ${destination}` : ''}`);
+  lines.push(`  skipped      ${s.skipped}`);
+  for (const o of s.outcomes.filter((o) => o.state === 'skipped')) lines.push(`    ${o.subscriber}: ${o.reason}`);
+  lines.push(`  failed       ${s.failed}`);
+  for (const o of s.outcomes.filter((o) => o.state === 'failed')) lines.push(`    ${o.subscriber}: ${o.reason}`);
+  if (s.papers === 0) lines.push('  The listing is empty for this date (weekends have none): nothing to send.');
+  if (s.aborted) lines.push(`  ABORTED: ${s.aborted}`);
+  return lines.join('\n') + '\n';
+}
