@@ -1,0 +1,93 @@
+/**
+ * A real SMTP server on 127.0.0.1 for tests (smtp-server), with every
+ * received message parsed back (mailparser). `hooks` let a test inject
+ * faults: reject a recipient, answer 421 once, drop the connection after DATA.
+ */
+import { SMTPServer, type SMTPServerOptions, type SMTPServerSession, type SMTPServerDataStream } from 'smtp-server';
+import { simpleParser, type ParsedMail } from 'mailparser';
+import type { AddressInfo } from 'node:net';
+
+export interface Received {
+  envelope: { from: string; to: string[] };
+  raw: string;
+  parsed: ParsedMail;
+}
+
+export interface TestSmtp {
+  port: number;
+  url: string;
+  received: Received[];
+  close(): Promise<void>;
+  /** Resolves once `n` messages have arrived (or rejects after `timeoutMs`). */
+  waitFor(n: number, timeoutMs?: number): Promise<void>;
+}
+
+export interface SmtpHooks {
+  /** Return an Error with `responseCode` to reject RCPT TO for this address. */
+  onRcpt?: (address: string, session: SMTPServerSession) => Error | undefined;
+  /** Called once the data is read; return an Error (with responseCode) to reject the message, or 'drop' to cut the socket. */
+  onData?: (raw: string, session: SMTPServerSession) => Error | 'drop' | undefined;
+  options?: Partial<SMTPServerOptions>;
+}
+
+export function smtpError(code: number, message: string): Error {
+  return Object.assign(new Error(message), { responseCode: code });
+}
+
+export async function startSmtp(hooks: SmtpHooks = {}): Promise<TestSmtp> {
+  const received: Received[] = [];
+  const waiters: Array<() => void> = [];
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    ...hooks.options,
+    onRcptTo(address, session, cb) {
+      const err = hooks.onRcpt?.(address.address, session);
+      cb(err ?? undefined);
+    },
+    onData(stream: SMTPServerDataStream, session, cb) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', async () => {
+        const raw = Buffer.concat(chunks).toString('utf8');
+        const verdict = hooks.onData?.(raw, session);
+        if (verdict === 'drop') {
+          // Cut the connection after the data was handed over and before the reply: the client cannot know.
+          (session as unknown as { _socket?: { destroy(): void } })._socket?.destroy();
+          return;
+        }
+        if (verdict) return cb(verdict);
+        const parsed = await simpleParser(raw);
+        received.push({
+          envelope: {
+            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+            to: session.envelope.rcptTo.map((r) => r.address),
+          },
+          raw,
+          parsed,
+        });
+        waiters.splice(0).forEach((w) => w());
+        cb(null);
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.server.address() as AddressInfo).port;
+  return {
+    port,
+    url: `smtp://127.0.0.1:${port}`,
+    received,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    async waitFor(n, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (received.length < n) {
+        if (Date.now() > deadline) throw new Error(`waited ${timeoutMs} ms for ${n} messages, got ${received.length}`);
+        await new Promise<void>((r) => {
+          waiters.push(r);
+          setTimeout(r, 100);
+        });
+      }
+    },
+  };
+}
