@@ -87,7 +87,6 @@ export async function compileMjml(source: string, file: string): Promise<string>
     keepComments: false,
     minify: true,
     minifyOptions: { minifyCss: false, minifyJs: false },
-    filePath: file,
     fonts: {},
   } as Parameters<typeof mjml2html>[1]);
   if (result.errors?.length) {
@@ -185,7 +184,8 @@ export function buildView(selection: Selection, ctx: RenderContext): EmailView {
     full: s.entries.filter((e) => e.full).map(paperView),
     compact: s.entries.filter((e) => !e.full).map(paperView),
   }));
-  const top = selection.sections.flatMap((s) => s.entries).sort((a, b) => b.rank - a.rank)[0];
+  // The preheader previews what the reader sees first: the lead paper of the first section.
+  const top = selection.sections[0]?.entries[0];
   const names = selection.sections.map((s) => s.name);
   const countLabel = plural(selection.total, 'new paper');
   return {

@@ -1,0 +1,244 @@
+/**
+ * End to end: the built CLI against a real SMTP server on 127.0.0.1, with the
+ * received messages parsed back.
+ */
+import { existsSync } from 'node:fs';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runCli, SAMPLE, scratchDir } from './helpers/cli.js';
+import { startSmtp, type TestSmtp } from './helpers/smtp.js';
+
+let dir: Awaited<ReturnType<typeof scratchDir>>;
+let smtp: TestSmtp;
+let env: Record<string, string>;
+
+beforeEach(async () => {
+  dir = await scratchDir();
+  smtp = await startSmtp();
+  env = {
+    SMTP_URL: smtp.url,
+    MAIL_FROM: 'Paperboy <digest@paperboy.example.org>',
+    PUBLIC_URL: 'https://digest.example.org',
+    UNSUBSCRIBE_MAILTO: 'unsubscribe@paperboy.example.org',
+  };
+});
+afterEach(async () => {
+  await smtp.close();
+  await dir.cleanup();
+});
+
+const run = (args: string[], extraEnv: Record<string, string> = {}) => runCli(args, { cwd: dir.dir, env: { ...env, ...extraEnv } });
+const sample = ['run', '--listing', SAMPLE, '--date', '2024-10-25'];
+
+describe('paperboy run against a real SMTP server', () => {
+  it('sends each example subscriber one personalised digest with list headers and both parts', async () => {
+    const r = await run(sample);
+    expect(r.code, r.stderr).toBe(0);
+    expect(smtp.received).toHaveLength(3);
+    const byRcpt = new Map(smtp.received.map((m) => [m.envelope.to.join(','), m]));
+    expect([...byRcpt.keys()].sort()).toEqual(['ada@example.org', 'alan@example.org', 'grace@example.org']);
+
+    const ids = new Set<string>();
+    for (const [rcpt, m] of byRcpt) {
+      const id = rcpt.split('@')[0]!;
+      const h = m.parsed.headers;
+      const header = (name: string) =>
+        m.parsed.headerLines
+          .find((l) => l.key === name)
+          ?.line.replace(/\r?\n[ \t]+/g, ' ')
+          .replace(/^[^:]+:\s*/, '');
+      expect(m.parsed.from?.value[0]).toMatchObject({ name: 'Paperboy', address: 'digest@paperboy.example.org' });
+      expect(m.parsed.subject).toMatch(/^Fri, 25 Oct 2024: \d+ new papers? on /);
+      const unsub = String(header('list-unsubscribe'));
+      expect(unsub).toMatch(
+        new RegExp(
+          `^<https://digest\\.example\\.org/unsubscribe/u\\.${id}\\.[A-Za-z0-9_-]{32}>, <mailto:unsubscribe@paperboy\\.example\\.org\\?subject=unsubscribe%20u\\.${id}\\.`,
+        ),
+      );
+      expect(header('list-unsubscribe-post')).toBe('List-Unsubscribe=One-Click');
+      expect(header('list-id')).toBe('Paperboy daily digest <daily.paperboy.paperboy.example.org>');
+      expect(h.get('auto-submitted')).toBe('auto-generated');
+      expect(m.parsed.messageId).toMatch(new RegExp(`^<digest\\.2024-10-25\\.${id}\\.[0-9a-f]{12}@paperboy\\.example\\.org>$`));
+      ids.add(m.parsed.messageId!);
+      expect(m.parsed.html).toBeTruthy();
+      expect(m.parsed.text).toContain('Unsubscribe:');
+      expect(m.parsed.html).toContain(`https://digest.example.org/unsubscribe/u.${id}.`);
+      expect(m.parsed.html).toMatch(/https:\/\/arxiv\.org\/abs\/24\d\d\.\d{5}/);
+    }
+    expect(ids.size).toBe(3);
+
+    // Topic sections follow each subscriber's interests.
+    const alan = byRcpt.get('alan@example.org')!;
+    expect(alan.parsed.html).toContain('Vision &amp; multimodal');
+    expect(alan.parsed.text).toMatch(/== Vision & multimodal \(\d+\) ==/);
+    expect(alan.parsed.html).not.toContain('Agents &amp; tool use');
+    const grace = byRcpt.get('grace@example.org')!;
+    expect(grace.parsed.text).toMatch(/== Top of the day \(\d+\) ==/);
+
+    expect(r.stdout).toMatch(/sent\s+3/);
+    expect(r.stderr).toMatch(/listing\.fetched .*papers=8/);
+  });
+
+  it('sends nothing the second time for the same date', async () => {
+    expect((await run(sample)).code).toBe(0);
+    expect(smtp.received).toHaveLength(3);
+    const again = await run(sample);
+    expect(again.code).toBe(0);
+    expect(smtp.received).toHaveLength(3);
+    expect(again.stdout).toMatch(/sent\s+0/);
+    expect(again.stdout).toMatch(/ada: already sent for 2024-10-25/);
+    const ledger = (await readFile(path.join(dir.dir, 'data/ledger.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(ledger.filter((e) => e.state === 'sent')).toHaveLength(3);
+  });
+
+  it('does not let one broken subscriber file stop the others, and exits non-zero', async () => {
+    await writeFile(path.join(dir.subscribers, 'broken.yaml'), 'email: broken@example.org\ntopics: [peft, nlp]\n');
+    await writeFile(path.join(dir.subscribers, 'zoe.yaml'), 'email: zoe@example.org\ntopics: [vision-multimodal]\n');
+    const r = await run(sample);
+    expect(r.code).toBe(1);
+    expect(smtp.received.map((m) => m.envelope.to[0]).sort()).toEqual([
+      'ada@example.org',
+      'alan@example.org',
+      'grace@example.org',
+      'zoe@example.org',
+    ]);
+    expect(r.stdout).toMatch(/broken\.yaml: topics\[1\]: unknown topic "nlp"/);
+    expect(r.stdout).toMatch(/subscribers\s+4 valid, 1 invalid/);
+  });
+
+  it('treats an empty day as normal: nothing sent, exit 0, and says so', async () => {
+    const empty = path.join(dir.dir, 'empty.json');
+    await writeFile(empty, '[]');
+    const r = await run(['run', '--listing', empty, '--date', '2024-10-26']);
+    expect(r.code).toBe(0);
+    expect(smtp.received).toHaveLength(0);
+    expect(r.stdout).toMatch(/The listing is empty for this date/);
+  });
+
+  it('fails before sending anything when the payload is not a listing', async () => {
+    const bad = path.join(dir.dir, 'bad.json');
+    await writeFile(bad, '{"error":"Invalid date"}');
+    const r = await run(['run', '--listing', bad, '--date', '2024-10-25']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/bad\.json: not a daily papers listing/);
+    expect(smtp.received).toHaveLength(0);
+    expect(existsSync(path.join(dir.dir, 'data/ledger.jsonl'))).toBe(false);
+  });
+
+  it('sends nothing and records nothing on --dry-run', async () => {
+    const r = await run([...sample, '--dry-run']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/would send\s+3/);
+    expect(smtp.received).toHaveLength(0);
+    expect(existsSync(path.join(dir.dir, 'data/ledger.jsonl'))).toBe(false);
+  });
+
+  it('skips paused and unsubscribed subscribers with the reason', async () => {
+    const f = path.join(dir.subscribers, 'alan.yaml');
+    await writeFile(f, (await readFile(f, 'utf8')).replace('status: active', 'status: paused'));
+    const r = await run(sample);
+    expect(r.code).toBe(0);
+    expect(smtp.received).toHaveLength(2);
+    expect(r.stdout).toMatch(/alan: status is paused/);
+  });
+
+  it('writes .eml files to the outbox when no SMTP server is configured', async () => {
+    const r = await run(sample, { SMTP_URL: '' });
+    expect(r.code, r.stderr).toBe(0);
+    const files = await readdir(path.join(dir.dir, 'outbox/2024-10-25'));
+    expect(files.sort()).toEqual(['ada.eml', 'alan.eml', 'grace.eml']);
+    const eml = await readFile(path.join(dir.dir, 'outbox/2024-10-25/ada.eml'), 'utf8');
+    expect(eml).toMatch(/^List-Unsubscribe-Post: List-Unsubscribe=One-Click\r$/m);
+    expect(r.stdout).toContain(path.join(dir.dir, 'outbox'));
+  });
+});
+
+describe('paperboy preview', () => {
+  it('prints the JSON contract without sending or touching the ledger', async () => {
+    const r = await run(['preview', '--subscriber', 'ada', '--listing', SAMPLE, '--date', '2024-10-25', '--format', 'json']);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.subscriber).toBe('ada');
+    expect(j.date).toBe('2024-10-25');
+    expect(j.subject).toMatch(/2024/);
+    expect(j.sections.length).toBeGreaterThan(0);
+    for (const s of j.sections) {
+      expect(typeof s.topic).toBe('string');
+      expect(typeof s.name).toBe('string');
+      for (const p of s.papers) {
+        expect(p.id).toMatch(/^\d{4}\.\d{4,5}$/);
+        expect(typeof p.title).toBe('string');
+        expect(typeof p.upvotes).toBe('number');
+        expect(typeof p.score).toBe('number');
+        expect(Array.isArray(p.matched)).toBe(true);
+      }
+    }
+    expect(smtp.received).toHaveLength(0);
+    expect(existsSync(path.join(dir.dir, 'data/ledger.jsonl'))).toBe(false);
+  });
+
+  it('renders for a set of topics, as html, text and eml', async () => {
+    const base = ['preview', '--topics', 'vision-multimodal,efficient-inference', '--listing', SAMPLE, '--date', '2024-10-25'];
+    const html = await run([...base, '--format', 'html']);
+    expect(html.stdout).toMatch(/^<!doctype html>/);
+    const text = await run([...base, '--format', 'text']);
+    expect(text.stdout).toMatch(/^Paperboy · Friday, 25 October 2024/);
+    const out = path.join(dir.dir, 'x.eml');
+    const eml = await run([...base, '--format', 'eml', '--out', out]);
+    expect(eml.code).toBe(0);
+    expect(await readFile(out, 'utf8')).toMatch(/^List-Unsubscribe:\s+<https:\/\/digest\.example\.org\/unsubscribe\/u\.preview\./m);
+  });
+
+  it('refuses an unknown topic and a missing subscriber with a clear message', async () => {
+    const t = await run(['preview', '--topics', 'nlp', '--listing', SAMPLE]);
+    expect(t.code).toBe(2);
+    expect(t.stderr).toMatch(/--topics: unknown topic "nlp"/);
+    const s = await run(['preview', '--subscriber', 'nobody', '--listing', SAMPLE]);
+    expect(s.code).toBe(1);
+    expect(s.stderr).toMatch(/no subscriber "nobody"/);
+  });
+});
+
+describe('paperboy topics and subscribers validate', () => {
+  it('lists the default catalog with its ids', async () => {
+    const r = await run(['topics', '--json']);
+    const ids = JSON.parse(r.stdout).map((t: { id: string }) => t.id);
+    expect(ids).toEqual([
+      'peft',
+      'instruction-tuning',
+      'model-merging',
+      'continual-learning',
+      'safety-alignment',
+      'reinforcement-learning',
+      'reasoning',
+      'code',
+      'agents-tools',
+      'translation-multilingual',
+      'vision-multimodal',
+      'interpretability',
+      'data-curation',
+      'benchmarks',
+      'domain-adaptation',
+      'efficient-inference',
+      'retrieval-rag',
+      'generation-diffusion',
+      'speech-audio',
+      'robotics-embodied',
+      'pretraining-architecture',
+    ]);
+  });
+
+  it('reports every problem at once', async () => {
+    await writeFile(path.join(dir.subscribers, 'a1.yaml'), 'email: nope\ntopics: [peft]\n');
+    await writeFile(path.join(dir.subscribers, 'a2.yaml'), 'email: a2@example.org\ntopics: [bogus]\n');
+    const r = await run(['subscribers', 'validate']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/a1\.yaml: email:/);
+    expect(r.stderr).toMatch(/a2\.yaml: topics\[0\]: unknown topic "bogus"/);
+    expect(r.stdout).toMatch(/3 valid, 2 invalid/);
+  });
+});

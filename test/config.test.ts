@@ -1,0 +1,32 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { envSchema, loadConfig } from '../src/config.js';
+import { ROOT } from './helpers/cli.js';
+
+describe('configuration', () => {
+  it('documents every setting in .env.example', () => {
+    const example = readFileSync(path.join(ROOT, '.env.example'), 'utf8');
+    const documented = new Set([...example.matchAll(/^([A-Z_][A-Z0-9_]*)=/gm)].map((m) => m[1]));
+    const missing = Object.keys(envSchema.shape).filter((k) => !documented.has(k));
+    expect(missing).toEqual([]);
+  });
+
+  it('runs with no settings at all (the demo)', () => {
+    const c = loadConfig({}, '/tmp/x');
+    expect(c.SMTP_URL).toBeUndefined();
+    expect(c.outboxDir).toBe('/tmp/x/outbox');
+    expect(c.subscribersDir).toBe('/tmp/x/subscribers');
+  });
+
+  it('names the setting and what it expects', () => {
+    expect(() => loadConfig({ SMTP_URL: 'mail.example.org', DIGEST_TZ: 'Mars/Olympus' }, '/tmp')).toThrow(
+      /SMTP_URL: must start with smtp:\/\/ or smtps:\/\/[\s\S]*DIGEST_TZ: must be an IANA time zone[\s\S]*See \.env\.example/,
+    );
+    expect(() => loadConfig({ TOKEN_SECRET: 'short' }, '/tmp')).toThrow(/TOKEN_SECRET: must be at least 32 characters/);
+  });
+
+  it('treats an empty value as unset', () => {
+    expect(loadConfig({ SMTP_URL: '' }, '/tmp').SMTP_URL).toBeUndefined();
+  });
+});

@@ -1,0 +1,133 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { hfSource } from '../src/sources/hf.js';
+import { getText, parseRetryAfter } from '../src/sources/http.js';
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+let server: Server | undefined;
+
+async function serve(handler: Handler): Promise<string> {
+  server = createServer(handler);
+  await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+afterEach(async () => {
+  server?.closeAllConnections();
+  await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+  server = undefined;
+});
+
+const item = (n: number) => ({ paper: { id: `2410.${String(10000 + n)}`, title: `Paper ${n}`, summary: 'S', upvotes: n } });
+const waits: number[] = [];
+const http = (over: Partial<Parameters<typeof getText>[1]> = {}) => ({
+  timeoutMs: 2000,
+  maxBytes: 1_000_000,
+  retries: 2,
+  backoffMs: 5,
+  sleep: async (ms: number) => {
+    waits.push(ms);
+  },
+  ...over,
+});
+
+describe('Hugging Face source over real HTTP', () => {
+  it('pages with limit=100 until a short page and sends the date', async () => {
+    const seen: string[] = [];
+    const base = await serve((req, res) => {
+      const url = new URL(req.url!, 'http://x');
+      seen.push(url.search);
+      const page = Number(url.searchParams.get('p'));
+      const items = page === 0 ? Array.from({ length: 100 }, (_, i) => item(i)) : [item(100), item(101)];
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(items));
+    });
+    const listing = await hfSource(`${base}/api/daily_papers`, http()).fetch('2024-10-25');
+    expect(listing.papers).toHaveLength(102);
+    expect(seen).toEqual(['?date=2024-10-25&limit=100&p=0', '?date=2024-10-25&limit=100&p=1']);
+  });
+
+  it('retries a 429 honouring Retry-After, then succeeds', async () => {
+    waits.length = 0;
+    let calls = 0;
+    const base = await serve((_req, res) => {
+      if (calls++ === 0) {
+        res.writeHead(429, { 'retry-after': '7' });
+        res.end();
+        return;
+      }
+      res.end(JSON.stringify([item(1)]));
+    });
+    const listing = await hfSource(base, http()).fetch('2024-10-25');
+    expect(listing.papers).toHaveLength(1);
+    expect(waits).toEqual([7000]);
+  });
+
+  it('gives up after the bounded number of retries on 5xx', async () => {
+    let calls = 0;
+    const base = await serve((_req, res) => {
+      calls++;
+      res.writeHead(503);
+      res.end();
+    });
+    await expect(hfSource(base, http({ retries: 2 })).fetch('2024-10-25')).rejects.toThrow(/gave up after 3 attempts: HTTP 503/);
+    expect(calls).toBe(3);
+  });
+
+  it('does not retry a 404', async () => {
+    let calls = 0;
+    const base = await serve((_req, res) => {
+      calls++;
+      res.writeHead(404);
+      res.end();
+    });
+    await expect(getText(base, http())).rejects.toThrow(/HTTP 404/);
+    expect(calls).toBe(1);
+  });
+
+  it('refuses a response over the size cap', async () => {
+    const base = await serve((_req, res) => res.end('x'.repeat(5000)));
+    await expect(getText(base, http({ maxBytes: 1000 }))).rejects.toThrow(/exceeds the 1000-byte cap/);
+  });
+
+  it('follows a same-host redirect but refuses one to another host', async () => {
+    const base = await serve((req, res) => {
+      if (req.url === '/old') {
+        res.writeHead(301, { location: '/new' });
+        return res.end();
+      }
+      if (req.url === '/away') {
+        res.writeHead(302, { location: 'https://evil.example.org/' });
+        return res.end();
+      }
+      res.end('[]');
+    });
+    await expect(getText(`${base}/old`, http())).resolves.toBe('[]');
+    await expect(getText(`${base}/away`, http())).rejects.toThrow(/refused redirect to another host/);
+  });
+
+  it('times out a silent server and retries', async () => {
+    let calls = 0;
+    const base = await serve(() => {
+      calls++; // never answers
+    });
+    await expect(getText(base, http({ timeoutMs: 150, retries: 1 }))).rejects.toThrow(/timed out after 150 ms/);
+    expect(calls).toBe(2);
+  });
+
+  it('refuses plain http to anything but loopback', async () => {
+    await expect(getText('http://huggingface.co/api/daily_papers', http())).rejects.toThrow(/only https/);
+  });
+
+  it('fails on a response that is JSON but not a listing', async () => {
+    const base = await serve((_req, res) => res.end('{"error":"Invalid date"}'));
+    await expect(hfSource(base, http()).fetch('2024-13-40')).rejects.toThrow(/not a daily papers listing/);
+  });
+
+  it('parses Retry-After as seconds or an HTTP date', () => {
+    expect(parseRetryAfter('3')).toBe(3000);
+    expect(parseRetryAfter(new Date(10_000).toUTCString(), 4000)).toBe(6000);
+    expect(parseRetryAfter('soon')).toBeUndefined();
+  });
+});

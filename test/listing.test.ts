@@ -1,0 +1,118 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseListing } from '../src/listing.js';
+import { FIXTURES } from './helpers/cli.js';
+
+const load = (name: string) => JSON.parse(readFileSync(path.join(FIXTURES, name), 'utf8')) as unknown;
+
+describe('parseListing on the recorded 2024 payload', () => {
+  const { papers, warnings } = parseListing(load('hf-daily-papers-2024-10-25.json'), 'fixture-2024');
+
+  it('keeps every item, with no warnings', () => {
+    expect(papers).toHaveLength(8);
+    expect(warnings).toEqual([]);
+  });
+
+  it('collapses hard wraps in titles and abstracts', () => {
+    const p = papers.find((x) => x.id === '2410.17243')!;
+    expect(p.title).toBe('Breaking the Memory Barrier: Near Infinite Batch Size Scaling for Contrastive Loss');
+    expect(p.abstract).not.toMatch(/\n/);
+    expect(p.abstract).toContain('larger batch sizes enhance performance by providing more negative samples to better distinguish');
+  });
+
+  it('reads upvotes from paper.upvotes and lists visible authors', () => {
+    const p = papers.find((x) => x.id === '2410.17243')!;
+    expect(p.upvotes).toBe(64);
+    expect(p.authors[0]).toBe('Zesen Cheng');
+    expect(p.authors).toHaveLength(9);
+    expect(p.publishedAt).toBe('2024-10-22T17:59:30.000Z');
+  });
+
+  it('builds links from the validated id', () => {
+    const p = papers[0]!;
+    expect(p.links).toEqual({
+      hf: `https://huggingface.co/papers/${p.id}`,
+      arxiv: `https://arxiv.org/abs/${p.id}`,
+      pdf: `https://arxiv.org/pdf/${p.id}`,
+    });
+  });
+
+  it('has no ai fields in the 2024 shape', () => {
+    expect(papers.every((p) => p.aiKeywords.length === 0 && p.aiSummary === undefined)).toBe(true);
+  });
+});
+
+describe('parseListing on the 2026 shape', () => {
+  const { papers } = parseListing(load('hf-daily-papers-item-2026.json'), 'fixture-2026');
+  const p = papers[0]!;
+
+  it('reads ai_summary, ai_keywords, repo, project page and organisation', () => {
+    expect(p.id).toBe('2602.23229');
+    expect(p.aiSummary).toMatch(/^Large Multimodal Models demonstrate/);
+    expect(p.aiKeywords).toContain('in-context learning');
+    expect(p.githubRepo).toBe('https://github.com/marco-garosi/CIRCLE');
+    expect(p.githubStars).toBe(9);
+    expect(p.projectPage).toBe('https://circle-lmm.github.io/');
+    expect(p.organization).toBe('Multimedia and Human Understanding Group');
+    expect(p.thumbnail).toBe('https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/2602.23229.png');
+    expect(p.upvotes).toBe(10);
+  });
+});
+
+describe('parseListing on bad input', () => {
+  const good = { paper: { id: '2410.00001', title: 'A good paper', summary: 'Fine.', upvotes: 3, authors: [{ name: 'A' }] } };
+
+  it('drops a malformed item with a warning that names it, and keeps the rest', () => {
+    const { papers, warnings } = parseListing(
+      [good, { paper: { id: 'not-an-id', title: 'x' } }, { nope: true }, { paper: { id: '2410.00002', title: '   ' } }],
+      'day.json',
+    );
+    expect(papers.map((p) => p.id)).toEqual(['2410.00001']);
+    expect(warnings).toHaveLength(3);
+    expect(warnings[0]).toMatch(/day\.json: item 1 dropped: paper\.id "not-an-id" is not an arXiv id/);
+    expect(warnings[1]).toMatch(/item 2 dropped: expected an object with a "paper" object/);
+    expect(warnings[2]).toMatch(/item 3 dropped: 2410\.00002: paper\.title is missing/);
+  });
+
+  it('collapses duplicate ids to one paper, keeping the higher upvotes', () => {
+    const { papers, warnings } = parseListing([good, { paper: { ...good.paper, id: '2410.00001v2', upvotes: 9 } }], 'dup.json');
+    expect(papers).toHaveLength(1);
+    expect(papers[0]!.upvotes).toBe(9);
+    expect(warnings[0]).toMatch(/duplicate/);
+  });
+
+  it('fails the whole run on a payload that is not a listing', () => {
+    expect(() => parseListing({ error: 'Invalid date' }, 'api')).toThrow(/api: not a daily papers listing: expected a JSON array/);
+    expect(() => parseListing('<html>', 'api')).toThrow(/not a daily papers listing/);
+    expect(() => parseListing(null, 'api')).toThrow(/got null/);
+  });
+
+  it('treats an empty array as an empty day, not an error', () => {
+    expect(parseListing([], 'weekend')).toEqual({ papers: [], warnings: [] });
+  });
+
+  it('drops unsafe URLs and hidden authors, and never trusts numbers blindly', () => {
+    const { papers } = parseListing(
+      [
+        {
+          paper: {
+            id: '2410.00003',
+            title: 'T',
+            summary: 'S',
+            upvotes: -5,
+            githubRepo: 'javascript:alert(1)',
+            projectPage: 'http://insecure.example.org',
+            authors: [{ name: 'Shown' }, { name: 'Hidden', hidden: true }, { nope: 1 }],
+          },
+        },
+      ],
+      'x',
+    );
+    const p = papers[0]!;
+    expect(p.githubRepo).toBeUndefined();
+    expect(p.projectPage).toBeUndefined();
+    expect(p.upvotes).toBe(0);
+    expect(p.authors).toEqual(['Shown']);
+  });
+});

@@ -1,0 +1,106 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadCatalog, type Catalog } from '../src/catalog.js';
+import { SubscriberStore } from '../src/subscribers.js';
+import { scratchDir } from './helpers/cli.js';
+
+let dir: Awaited<ReturnType<typeof scratchDir>>;
+let catalog: Catalog;
+let store: SubscriberStore;
+
+beforeEach(async () => {
+  dir = await scratchDir();
+  catalog = await loadCatalog(dir.subscribers);
+  store = new SubscriberStore(dir.subscribers, catalog);
+});
+afterEach(() => dir.cleanup());
+
+const put = (name: string, text: string) => writeFile(path.join(dir.subscribers, name), text);
+
+describe('loading subscribers', () => {
+  it('loads the bundled examples, with the file name as id', async () => {
+    const { subscribers, problems } = await store.list();
+    expect(problems).toEqual([]);
+    expect(subscribers.map((s) => s.id)).toEqual(['ada', 'alan', 'grace']);
+    expect(subscribers[0]!.topics).toContain('peft');
+  });
+
+  it('reports an unknown topic with file and field, and keeps the others', async () => {
+    await put('bob.yaml', 'email: bob@example.org\ntopics: [peft, nlp]\n');
+    const { subscribers, problems } = await store.list();
+    expect(subscribers.map((s) => s.id)).toEqual(['ada', 'alan', 'grace']);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]!.message).toMatch(/bob\.yaml: topics\[1\]: unknown topic "nlp"; known topics: peft, /);
+  });
+
+  it.each([
+    ['two recipients', 'a@example.org, b@example.org'],
+    ['a display name', 'Bob <bob@example.org>'],
+    ['no domain', 'bob@'],
+  ])('refuses an email with %s', async (_what, email) => {
+    await put('bob.yaml', `email: ${JSON.stringify(email)}\ntopics: [peft]\n`);
+    const { problems } = await store.list();
+    expect(problems[0]!.message).toMatch(/bob\.yaml: email: must be exactly one plain address/);
+  });
+
+  it('refuses header injection through CR/LF in the address', async () => {
+    await put('bob.yaml', 'email: "bob@example.org\\r\\nBcc: all@example.org"\ntopics: [peft]\n');
+    const { problems } = await store.list();
+    expect(problems[0]!.message).toMatch(/email: must not contain line breaks/);
+  });
+
+  it('reports a YAML syntax error with its line', async () => {
+    await put('bob.yaml', 'email: bob@example.org\ntopics: [peft\n');
+    const { problems } = await store.list();
+    expect(problems[0]!.message).toMatch(/bob\.yaml: YAML syntax error at line \d+/);
+  });
+
+  it('skips a second file that reuses an email, naming the first', async () => {
+    await put('zed.yaml', 'email: ADA@example.org\ntopics: [peft]\n');
+    const { subscribers, problems } = await store.list();
+    expect(subscribers.map((s) => s.id)).not.toContain('zed');
+    expect(problems[0]!.message).toMatch(/zed\.yaml: email: ADA@example\.org is already used by .*ada\.yaml/);
+  });
+
+  it('refuses unknown fields and bad numbers', async () => {
+    await put('bob.yaml', 'email: bob@example.org\ntopics: [peft]\nmax_papers: 0\ncolour: blue\n');
+    const { problems } = await store.list();
+    expect(problems[0]!.message).toMatch(/max_papers/);
+    expect(problems[0]!.message).toMatch(/colour/);
+  });
+
+  it('ignores a file name that is not an id', async () => {
+    await put('Bad Name.yaml', 'email: x@example.org\ntopics: [peft]\n');
+    const { problems } = await store.list();
+    expect(problems[0]!.message).toMatch(/file name must be a subscriber id/);
+  });
+});
+
+describe('writing subscribers', () => {
+  it('keeps comments when updating a field', async () => {
+    const before = await readFile(path.join(dir.subscribers, 'ada.yaml'), 'utf8');
+    expect(before).toMatch(/^# Ada follows/);
+    await store.update('ada', { status: 'paused' });
+    const after = await readFile(path.join(dir.subscribers, 'ada.yaml'), 'utf8');
+    expect(after).toMatch(/^# Ada follows/);
+    expect(after).toMatch(/status: paused/);
+    expect((await store.get('ada')).status).toBe('paused');
+  });
+
+  it('refuses a write based on a stale version', async () => {
+    const ada = await store.get('ada');
+    await put('ada.yaml', (await readFile(ada.file, 'utf8')).replace('max_papers: 20', 'max_papers: 21'));
+    await expect(store.update('ada', { status: 'paused' }, ada.version)).rejects.toThrow(/changed on disk since it was loaded/);
+  });
+
+  it('refuses ids that would escape the folder', () => {
+    expect(() => store.fileFor('../../etc/passwd')).toThrow(/not a subscriber id/);
+  });
+
+  it('validates before writing', async () => {
+    const ada = await store.get('ada');
+    await expect(store.update('ada', { topics: ['no-such-topic'] }, ada.version)).rejects.toThrow(/unknown topic "no-such-topic"/);
+    expect((await store.get('ada')).topics).toEqual(ada.topics);
+  });
+});
