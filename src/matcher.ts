@@ -11,7 +11,7 @@
  */
 import type { Catalog, TopicTerm } from './catalog.js';
 import type { Paper } from './paper.js';
-import { compileTerm, tokenize, wordKey, type Token } from './text.js';
+import { compileTerm, tokenize, type Token } from './text.js';
 
 export const FIELD_WEIGHTS = { title: 3, keywords: 2, abstract: 1 } as const;
 const BM25_K1 = 1.2;
@@ -124,7 +124,9 @@ export class Matcher {
       }
       parts.sort((a, b) => b.value - a.value || a.label.localeCompare(b.label));
       const score = parts.reduce((s, p) => s + p.value, 0);
-      out.push({ topic: this.groups[gi]!.id, score: round(score), matched: [...new Set(parts.map((p) => p.label))] });
+      const seen = new Set<string>();
+      const matched = parts.map((p) => p.label).filter((l) => !seen.has(l.toLowerCase()) && seen.add(l.toLowerCase()));
+      out.push({ topic: this.groups[gi]!.id, score: round(score), matched });
     });
     return out.sort((a, b) => b.score - a.score || a.topic.localeCompare(b.topic));
   }
@@ -155,10 +157,7 @@ export class Matcher {
       // Words and phrases starting here.
       for (const e of this.index.get(tok.key) ?? []) if (phraseAt(tokens, i, e.keys)) record(e, i);
       // A one-word term written as two words in the text (finetuning ← fine-tuning).
-      const next = tokens[i + 1];
-      if (next && !/\d/.test(tok.raw + next.raw)) {
-        for (const e of this.index.get(wordKey(tok.raw + next.raw)) ?? []) if (e.keys.length === 1) record(e, i);
-      }
+      if (tok.pairKey) for (const e of this.index.get(tok.pairKey) ?? []) if (e.keys.length === 1) record(e, i);
     }
   }
 }

@@ -154,9 +154,11 @@ export function excerpt(p: Paper, max = EXCERPT_CHARS): string {
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
+/** "A", "A and B", "A, B and C", or "A, B +3" past `max`. */
 export function listLabel(names: string[], max = 2): string {
-  if (names.length <= max) return names.join(' and ');
-  return `${names.slice(0, max).join(', ')} +${names.length - max}`;
+  if (names.length > max) return `${names.slice(0, max).join(', ')} +${names.length - max}`;
+  if (names.length <= 1) return names.join('');
+  return `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
 }
 
 export function buildView(selection: Selection, ctx: RenderContext): EmailView {

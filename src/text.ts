@@ -17,6 +17,8 @@ export interface Token {
   raw: string;
   /** Stem key, for ordinary words. */
   key: string;
+  /** Key of this word and the next written as one (fine + tuning → finetun), computed once per paper. */
+  pairKey?: string;
 }
 
 const WORD = /[\p{L}\p{N}]+/gu;
@@ -62,6 +64,11 @@ export function wordKey(word: string): string {
 export function tokenize(text: string): Token[] {
   const out: Token[] = [];
   for (const m of text.toLowerCase().matchAll(WORD)) out.push({ raw: m[0], key: wordKey(m[0]) });
+  for (let i = 0; i + 1 < out.length; i++) {
+    const joined = out[i]!.raw + out[i + 1]!.raw;
+    // Numbers never join (GPT 4 is not "gpt4"-the-term); very long pairs are not compounds.
+    if (!/\d/.test(joined) && joined.length <= 24) out[i]!.pairKey = wordKey(joined);
+  }
   return out;
 }
 

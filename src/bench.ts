@@ -1,0 +1,183 @@
+/**
+ * `npm run bench` — how fast the hot paths are, as figures and ratios
+ * measured in the same run (the machines are shared and noisy: compare the
+ * ratios, not the absolute times).
+ *
+ *   1. rendering: MJML compiled once + Handlebars per subscriber, against
+ *      MJML compiled per subscriber (the naive way);
+ *   2. filing and selection: per paper and per subscriber;
+ *   3. a whole compose pass (select + render within budget) for many subscribers;
+ *   4. email size against Gmail's 102 KB clipping limit on a big day.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import Handlebars from 'handlebars';
+import mjml2html from 'mjml';
+import { loadCatalog } from './catalog.js';
+import { PACKAGE_ROOT, TEMPLATES_DIR } from './config.js';
+import { composeDigest } from './digest.js';
+import { parseListing } from './listing.js';
+import { analyse, Matcher } from './matcher.js';
+import type { Paper } from './paper.js';
+import { buildView, Renderer } from './render.js';
+import { fileListing, select } from './selection.js';
+import { linkBuilder } from './tokens.js';
+
+const now = () => performance.now();
+function time(runs: number, fn: () => unknown): number {
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = now();
+    fn();
+    samples.push(now() - t);
+  }
+  samples.sort((a, b) => a - b);
+  return samples[Math.floor(samples.length / 2)]!;
+}
+async function timeAsync(runs: number, fn: () => Promise<unknown>): Promise<number> {
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = now();
+    await fn();
+    samples.push(now() - t);
+  }
+  samples.sort((a, b) => a - b);
+  return samples[Math.floor(samples.length / 2)]!;
+}
+
+// Deterministic PRNG so every run benchmarks the same workload.
+let seed = 42;
+const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+
+/** A big day: the real sample papers, plus the eval set when present, cycled to `n` distinct ids. */
+function bigListing(n: number): Paper[] {
+  const sample = parseListing(
+    JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'samples/hf-daily-papers-2024-10-25.json'), 'utf8')),
+    'sample',
+  ).papers;
+  let pool: Paper[] = sample;
+  try {
+    const lines = readFileSync(path.join(PACKAGE_ROOT, 'eval/papers.dev.jsonl'), 'utf8').trim().split('\n');
+    const items = lines.map((l) => JSON.parse(l) as { id: string; title: string; abstract: string; ai_keywords?: string[] });
+    pool = pool.concat(
+      parseListing(
+        items.map((i) => ({
+          paper: { id: i.id, title: i.title, summary: i.abstract, ai_keywords: i.ai_keywords, upvotes: Math.floor(rand() * 80) },
+        })),
+        'eval',
+      ).papers,
+    );
+  } catch {
+    // no eval set: the sample alone
+  }
+  return Array.from({ length: n }, (_, i) => {
+    const p = pool[i % pool.length]!;
+    const id = `2410.${String(20000 + i)}`;
+    return {
+      ...p,
+      id,
+      upvotes: Math.floor(rand() * 100),
+      links: { hf: `https://huggingface.co/papers/${id}`, arxiv: `https://arxiv.org/abs/${id}`, pdf: `https://arxiv.org/pdf/${id}` },
+    };
+  });
+}
+
+const fmt = (ms: number) => (ms >= 1 ? `${ms.toFixed(2)} ms` : `${(ms * 1000).toFixed(1)} µs`);
+const row = (label: string, value: string) => console.log(`  ${label.padEnd(52)} ${value}`);
+
+async function main() {
+  const catalog = await loadCatalog(path.join(PACKAGE_ROOT, 'subscribers'));
+  const renderer = await Renderer.create(TEMPLATES_DIR);
+  const links = linkBuilder('https://digest.example.org', 'b'.repeat(64));
+  const topicIds = catalog.topics.map((t) => t.id);
+  const profiles = Array.from({ length: 500 }, (_, i) => ({
+    id: `s${i}`,
+    email: `s${i}@example.org`,
+    topics: topicIds.filter(() => rand() < 0.2).slice(0, 6),
+    keywords: i % 5 === 0 ? ['contrastive loss'] : [],
+    authors: [],
+    max_papers: 20,
+    min_upvotes: 0,
+    top_of_day: i % 7 === 0 ? 3 : 0,
+  }));
+  for (const p of profiles) if (p.topics.length === 0) p.topics.push(topicIds[0]!);
+  const papers = bigListing(60);
+  const matcher = Matcher.fromCatalog(catalog);
+  const filed = fileListing(papers, matcher);
+  const deps = { catalog, renderer, links, maxEmailBytes: 85_000 };
+
+  console.log(`Paperboy benchmark — ${papers.length} papers, ${profiles.length} subscribers, ${catalog.topics.length} topics (medians)\n`);
+
+  // 1. Rendering strategy.
+  const mjmlSource = readFileSync(path.join(TEMPLATES_DIR, 'digest.mjml'), 'utf8');
+  const mjmlOnce = await timeAsync(5, () =>
+    mjml2html(mjmlSource, { validationLevel: 'strict', minify: true, minifyOptions: { minifyCss: false } } as never),
+  );
+  const sel = select(profiles[1]!, filed, catalog);
+  const ctx = {
+    date: '2024-10-25',
+    following: ['x'],
+    manageUrl: 'https://x.example/m',
+    unsubscribeUrl: 'https://x.example/u',
+    topicName: (s: string) => s,
+  };
+  const view = buildView(sel, ctx);
+  const fill = time(200, () => renderer.render(view));
+  // Naive: fill the MJML source with the data first, then compile MJML for every subscriber.
+  const hbEnv = Handlebars.create();
+  for (const f of ['section', 'paper', 'compact', 'footer'])
+    hbEnv.registerPartial(f, readFileSync(path.join(TEMPLATES_DIR, 'partials', `${f}.hbs`), 'utf8'));
+  const mjmlTemplate = hbEnv.compile(mjmlSource.replace(/<!--[\s\S]*?-->/g, ''));
+  const naive = await timeAsync(5, () =>
+    mjml2html(mjmlTemplate({ ...view, subject: 's' }), {
+      validationLevel: 'skip',
+      minify: true,
+      minifyOptions: { minifyCss: false },
+    } as never),
+  );
+  console.log('Rendering');
+  row('MJML compile of the layout (once per run)', fmt(mjmlOnce));
+  row('Handlebars fill per subscriber (compiled once)', fmt(fill));
+  row('naive: MJML compile per subscriber', fmt(naive));
+  row('ratio naive / compile-once (per subscriber)', `${(naive / fill).toFixed(0)}×`);
+  row(
+    `→ ${profiles.length} subscribers: compile-once vs naive`,
+    `${fmt(mjmlOnce + fill * profiles.length)} vs ${fmt(naive * profiles.length)}`,
+  );
+
+  // 2. Filing and selection.
+  const analyseOne = time(20, () => papers.forEach((p) => analyse(p))) / papers.length;
+  const docs = papers.map((p) => analyse(p));
+  const matchOne = time(20, () => docs.forEach((d) => matcher.match(d))) / papers.length;
+  const selectOne = time(20, () => profiles.forEach((p) => select(p, filed, catalog))) / profiles.length;
+  console.log('\nFiling and selection');
+  row('tokenise + stem one paper (once per run)', fmt(analyseOne));
+  row(`score one paper against ${catalog.topics.length} topics (once per run)`, fmt(matchOne));
+  row('select for one subscriber', fmt(selectOne));
+  row('ratio select / render fill', `${(selectOne / fill).toFixed(2)}×`);
+
+  // 3. Whole compose pass.
+  const whole = time(3, () => profiles.forEach((p) => composeDigest(p, filed, '2024-10-25', deps)));
+  console.log('\nCompose (select + render within budget), no sending');
+  row(`${profiles.length} subscribers`, `${fmt(whole)} (${fmt(whole / profiles.length)} each)`);
+  row('ratio whole compose / one MJML compile', `${(whole / profiles.length / mjmlOnce).toFixed(3)}× per subscriber`);
+
+  // 4. Size on a big day.
+  const bigDay = fileListing(bigListing(200), matcher);
+  const everything = { ...profiles[0]!, topics: topicIds, max_papers: 200 };
+  const heavy = composeDigest(everything, bigDay, '2024-10-25', deps);
+  const sizes = profiles
+    .slice(0, 200)
+    .map((p) => composeDigest(p, filed, '2024-10-25', deps).email?.htmlBytes ?? 0)
+    .filter((b) => b > 0)
+    .sort((a, b) => a - b);
+  console.log('\nEmail size (Gmail clips above 102,400 bytes; budget MAX_EMAIL_BYTES = 85,000)');
+  row('typical subscriber, 60-paper day: median / max', `${sizes[Math.floor(sizes.length / 2)]} / ${sizes[sizes.length - 1]} bytes`);
+  row(
+    'every topic, 200-paper day, max_papers 200',
+    `${heavy.email!.htmlBytes} bytes, ${heavy.email!.fullShown} in full + ${heavy.selection.total - heavy.email!.fullShown} compact, 0 dropped`,
+  );
+  row('ratio to Gmail limit (heaviest)', `${(heavy.email!.htmlBytes / 102_400).toFixed(2)}`);
+}
+
+await main();
