@@ -154,17 +154,21 @@ export class Matcher {
       // Acronyms: the whole token, or the token less a plural "s" (VLMs).
       for (const e of this.index.get(`=${tok.raw}`) ?? []) record(e, i);
       if (tok.raw.length > 2 && tok.raw.endsWith('s')) for (const e of this.index.get(`=${tok.raw.slice(0, -1)}`) ?? []) record(e, i);
-      // Words and phrases starting here.
-      for (const e of this.index.get(tok.key) ?? []) if (phraseAt(tokens, i, e.keys)) record(e, i);
-      // A one-word term written as two words in the text (finetuning ← fine-tuning).
-      if (tok.pairKey) for (const e of this.index.get(tok.pairKey) ?? []) if (e.keys.length === 1) record(e, i);
+      // Words and phrases starting here; a term word may also be two text words written
+      // apart (term "multitask learning" ← text "multi-task learning").
+      for (const e of this.index.get(tok.key) ?? []) if (phraseFrom(tokens, i + 1, e.keys, 1)) record(e, i);
+      if (tok.pairKey) for (const e of this.index.get(tok.pairKey) ?? []) if (phraseFrom(tokens, i + 2, e.keys, 1)) record(e, i);
     }
   }
 }
 
-function phraseAt(tokens: Token[], i: number, keys: string[]): boolean {
-  for (let k = 1; k < keys.length; k++) if (tokens[i + k]?.key !== keys[k]) return false;
-  return true;
+/** Do keys[k..] match the tokens from `pos` on? Each key takes one token, or two written apart. */
+function phraseFrom(tokens: Token[], pos: number, keys: string[], k: number): boolean {
+  if (k === keys.length) return true;
+  const tok = tokens[pos];
+  if (!tok) return false;
+  if (tok.key === keys[k] && phraseFrom(tokens, pos + 1, keys, k + 1)) return true;
+  return tok.pairKey === keys[k] && phraseFrom(tokens, pos + 2, keys, k + 1);
 }
 
 const round = (n: number) => Math.round(n * 1000) / 1000;

@@ -1,0 +1,167 @@
+/**
+ * `npm run eval:topics` — how well the catalog files real papers.
+ *
+ * For each catalog topic, imagine a subscriber who follows only that topic:
+ * a (paper, topic) filing is correct when the paper's labels include the
+ * topic. Prints per-topic precision and recall and the micro average, for
+ * the development set (tune on it) and the held-out set (never tune on it),
+ * plus placement: for a subscriber following every topic, how often the
+ * topic a paper lands under is one it belongs to.
+ *
+ *   npm run eval:topics                 # both sets
+ *   npm run eval:topics -- --check      # exit 1 if held-out micro P/R drop below eval/baseline.json
+ *   npm run eval:topics -- --errors dev # list the wrong filings of a set, to tune the catalog
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { loadCatalog, type Catalog } from './catalog.js';
+import { PACKAGE_ROOT } from './config.js';
+import { analyse, Matcher } from './matcher.js';
+
+export interface Labelled {
+  id: string;
+  title: string;
+  abstract: string;
+  ai_keywords?: string[];
+  labels: string[];
+}
+
+export interface TopicScore {
+  tp: number;
+  fp: number;
+  fn: number;
+  precision: number;
+  recall: number;
+}
+
+export interface Evaluation {
+  papers: number;
+  perTopic: Record<string, TopicScore>;
+  micro: { precision: number; recall: number; f1: number; tp: number; fp: number; fn: number };
+  /** Following every topic: papers whose home topic is one of their labels. */
+  placement: { filed: number; correct: number; accuracy: number };
+  errors: Array<{ id: string; title: string; topic: string; kind: 'fp' | 'fn'; matched: string[]; score: number }>;
+}
+
+export const EVAL_DIR = path.join(PACKAGE_ROOT, 'eval');
+
+export function loadLabelled(file: string): Labelled[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as Labelled);
+}
+
+const ratio = (a: number, b: number) => (b === 0 ? 1 : a / b);
+
+export function evaluate(items: Labelled[], catalog: Catalog): Evaluation {
+  const matcher = Matcher.fromCatalog(catalog);
+  const perTopic: Record<string, TopicScore> = Object.fromEntries(
+    catalog.topics.map((t) => [t.id, { tp: 0, fp: 0, fn: 0, precision: 0, recall: 0 }]),
+  );
+  const errors: Evaluation['errors'] = [];
+  let filed = 0;
+  let correct = 0;
+  for (const item of items) {
+    const doc = analyse({ id: item.id, title: item.title, abstract: item.abstract, aiKeywords: item.ai_keywords ?? [] });
+    const all = matcher.scores(doc);
+    const matches = matcher.match(doc);
+    const got = new Set(matches.map((m) => m.topic));
+    const want = new Set(item.labels);
+    for (const t of catalog.topics) {
+      const s = perTopic[t.id]!;
+      const m = all.find((x) => x.topic === t.id);
+      if (got.has(t.id) && want.has(t.id)) s.tp++;
+      else if (got.has(t.id)) {
+        s.fp++;
+        errors.push({ id: item.id, title: item.title, topic: t.id, kind: 'fp', matched: m?.matched ?? [], score: m?.score ?? 0 });
+      } else if (want.has(t.id)) {
+        s.fn++;
+        errors.push({ id: item.id, title: item.title, topic: t.id, kind: 'fn', matched: m?.matched ?? [], score: m?.score ?? 0 });
+      }
+    }
+    if (matches[0]) {
+      filed++;
+      if (want.has(matches[0].topic)) correct++;
+    }
+  }
+  let tp = 0;
+  let fp = 0;
+  let fn = 0;
+  for (const s of Object.values(perTopic)) {
+    s.precision = ratio(s.tp, s.tp + s.fp);
+    s.recall = ratio(s.tp, s.tp + s.fn);
+    tp += s.tp;
+    fp += s.fp;
+    fn += s.fn;
+  }
+  const precision = ratio(tp, tp + fp);
+  const recall = ratio(tp, tp + fn);
+  return {
+    papers: items.length,
+    perTopic,
+    micro: { precision, recall, f1: (2 * precision * recall) / (precision + recall || 1), tp, fp, fn },
+    placement: { filed, correct, accuracy: ratio(correct, filed) },
+    errors,
+  };
+}
+
+export interface Baseline {
+  heldout: { precision: number; recall: number; placement: number };
+}
+
+export const loadBaseline = (): Baseline => JSON.parse(readFileSync(path.join(EVAL_DIR, 'baseline.json'), 'utf8')) as Baseline;
+
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`.padStart(7);
+
+function report(name: string, e: Evaluation): void {
+  console.log(`\n${name}: ${e.papers} papers`);
+  console.log(`  ${'topic'.padEnd(26)} ${'prec'.padStart(7)} ${'recall'.padStart(7)}   tp  fp  fn`);
+  for (const [topic, s] of Object.entries(e.perTopic)) {
+    console.log(
+      `  ${topic.padEnd(26)} ${pct(s.precision)} ${pct(s.recall)} ${String(s.tp).padStart(4)}${String(s.fp).padStart(4)}${String(s.fn).padStart(4)}`,
+    );
+  }
+  console.log(`  ${'micro average'.padEnd(26)} ${pct(e.micro.precision)} ${pct(e.micro.recall)}   (F1 ${pct(e.micro.f1).trim()})`);
+  console.log(
+    `  placement (all topics followed): ${e.placement.correct}/${e.placement.filed} papers under a topic they belong to (${pct(e.placement.accuracy).trim()})`,
+  );
+}
+
+async function main(argv: string[]): Promise<number> {
+  const catalog = await loadCatalog(path.join(PACKAGE_ROOT, 'subscribers'));
+  const dev = evaluate(loadLabelled(path.join(EVAL_DIR, 'papers.dev.jsonl')), catalog);
+  const heldout = evaluate(loadLabelled(path.join(EVAL_DIR, 'papers.heldout.jsonl')), catalog);
+  const errorsOf = argv.includes('--errors') ? argv[argv.indexOf('--errors') + 1] : undefined;
+  if (errorsOf) {
+    const e = errorsOf === 'heldout' ? heldout : dev;
+    for (const x of e.errors.sort((a, b) => a.topic.localeCompare(b.topic) || a.kind.localeCompare(b.kind))) {
+      console.log(
+        `${x.kind} ${x.topic.padEnd(24)} ${x.score.toFixed(2).padStart(6)} ${x.id} ${x.title.slice(0, 90)}  [${x.matched.join(', ')}]`,
+      );
+    }
+    return 0;
+  }
+  report('development set (tuned on)', dev);
+  report('held-out set (never tuned on)', heldout);
+  if (argv.includes('--check')) {
+    const b = loadBaseline().heldout;
+    const fails = [
+      heldout.micro.precision < b.precision &&
+        `micro precision ${pct(heldout.micro.precision).trim()} < baseline ${pct(b.precision).trim()}`,
+      heldout.micro.recall < b.recall && `micro recall ${pct(heldout.micro.recall).trim()} < baseline ${pct(b.recall).trim()}`,
+      heldout.placement.accuracy < b.placement &&
+        `placement ${pct(heldout.placement.accuracy).trim()} < baseline ${pct(b.placement).trim()}`,
+    ].filter(Boolean);
+    if (fails.length) {
+      console.error(`\nHeld-out check FAILED: ${fails.join('; ')}`);
+      return 1;
+    }
+    console.log('\nHeld-out check passed (eval/baseline.json).');
+  }
+  return 0;
+}
+
+if (process.argv[1] && import.meta.url === new URL(`file://${path.resolve(process.argv[1])}`).href) {
+  process.exitCode = await main(process.argv.slice(2));
+}

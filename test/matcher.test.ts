@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { analyse, Matcher, type TermGroup } from '../src/matcher.js';
+import { compileTerm, isAcronym, tokenize, wordKey } from '../src/text.js';
+import { paper } from './helpers/papers.js';
+
+const doc = (title: string, abstract = '', aiKeywords: string[] = []) => analyse(paper({ title, abstract, aiKeywords }));
+const group = (terms: TermGroup['terms'], over: Partial<TermGroup> = {}): TermGroup => ({ id: 't', terms, threshold: 1, ...over });
+const hits = (terms: TermGroup['terms'], title: string, abstract = '', over: Partial<TermGroup> = {}) =>
+  new Matcher([group(terms, over)]).match(doc(title, abstract));
+
+describe('tokenising and stemming', () => {
+  it('lower-cases and splits on anything that is not a letter or digit', () => {
+    expect(tokenize('LoRA-based Fine-Tuning (v2)!').map((t) => t.raw)).toEqual(['lora', 'based', 'fine', 'tuning', 'v2']);
+  });
+
+  it('gives inflections one key', () => {
+    expect(wordKey('adapters')).toBe(wordKey('adapter'));
+    expect(wordKey('merging')).toBe(wordKey('merge'));
+    expect(wordKey('merged')).toBe(wordKey('merge'));
+    expect(wordKey('reasoning')).toBe(wordKey('reason'));
+    expect(wordKey('benchmarks')).toBe(wordKey('benchmark'));
+  });
+
+  it('keeps derivations that Porter would fold together apart', () => {
+    expect(wordKey('adapter')).not.toBe(wordKey('adaptation'));
+    expect(wordKey('adapter')).not.toBe(wordKey('adaptive'));
+    expect(wordKey('generation')).not.toBe(wordKey('general'));
+    expect(wordKey('interpretability')).not.toBe(wordKey('interpreter'));
+  });
+});
+
+describe('matching terms', () => {
+  it('matches stemmed words on word boundaries', () => {
+    expect(hits(['adapter'], 'Adapters for vision')).toHaveLength(1);
+    expect(hits(['merge'], 'Merging language models')).toHaveLength(1);
+    expect(hits(['adapter'], 'Domain adaptation of LLMs')).toHaveLength(0);
+    expect(hits(['code'], 'Barcode reading')).toHaveLength(0);
+  });
+
+  it.each([
+    ['fine-tuning', 'Efficient finetuning of LLMs'],
+    ['fine-tuning', 'Efficient fine tuning of LLMs'],
+    ['finetuning', 'Efficient fine-tuning of LLMs'],
+    ['fine tuning', 'Efficient fine-tuned LLMs'],
+    ['multi-task', 'Multitask learning'],
+    ['multitask learning', 'Multi-task learning at scale'],
+    ['multi-task learning', 'Multitask learning at scale'],
+  ])('treats spelling variants as one term: %s ~ "%s"', (term, title) => {
+    expect(hits([term], title)).toHaveLength(1);
+  });
+
+  it('matches acronyms whole, case-insensitively, with a plural s, never inside a word', () => {
+    expect(isAcronym('LoRA')).toBe(true);
+    expect(isAcronym('MoE')).toBe(true);
+    expect(isAcronym('adapter')).toBe(false);
+    expect(hits(['LoRA'], 'LoRA adapters')).toHaveLength(1);
+    expect(hits(['LoRA'], 'lora adapters')).toHaveLength(1);
+    expect(hits(['LoRA'], 'Exploration in RL')).toHaveLength(0);
+    expect(hits(['LoRA'], 'Flora and fauna')).toHaveLength(0);
+    expect(hits(['VLM'], 'Small VLMs see more')).toHaveLength(1);
+    expect(hits(['RAG'], 'Leverage storage')).toHaveLength(0);
+    expect(hits(['DPO'], 'Beyond DPO-style training')).toHaveLength(1);
+  });
+
+  it('matches multi-word phrases only as phrases', () => {
+    expect(hits(['task vector'], 'Editing models with task vectors')).toHaveLength(1);
+    expect(hits(['task vector'], 'A vector for each task')).toHaveLength(0);
+  });
+
+  it('lets an exclusion veto a topic', () => {
+    expect(hits(['code'], 'Code generation', '', { exclude: ['morse code'] })).toHaveLength(1);
+    expect(hits(['code'], 'Learning Morse code', 'code code code', { exclude: ['morse code'] })).toHaveLength(0);
+  });
+
+  it('files only at or above the threshold', () => {
+    expect(hits(['reasoning'], 'A paper', 'We study reasoning.', { threshold: 1 })).toHaveLength(1);
+    expect(hits(['reasoning'], 'A paper', 'We study reasoning.', { threshold: 2.5 })).toHaveLength(0);
+    expect(hits(['reasoning'], 'Reasoning at scale', '', { threshold: 2.5 })).toHaveLength(1);
+  });
+
+  it('weighs title and keywords above the abstract', () => {
+    const m = new Matcher([group(['reasoning'])]);
+    const inTitle = m.scores(doc('Reasoning', 'x'))[0]!.score;
+    const inKeywords = m.scores(doc('x', 'x', ['reasoning']))[0]!.score;
+    const inAbstract = m.scores(doc('x', 'We study reasoning here.'))[0]!.score;
+    expect(inTitle).toBeGreaterThan(inKeywords);
+    expect(inKeywords).toBeGreaterThan(inAbstract);
+  });
+
+  it('does not let a long abstract win by repetition or length', () => {
+    const m = new Matcher([group(['reasoning'])]);
+    const short = m.scores(doc('x', 'We improve reasoning.'))[0]!.score;
+    const longRepeating = m.scores(doc('x', `reasoning ${'filler words that say nothing '.repeat(80)} reasoning reasoning`))[0]!.score;
+    expect(longRepeating).toBeLessThan(short * 1.6);
+  });
+
+  it('explains a match with the terms as written, strongest first', () => {
+    const [m] = new Matcher([group(['adapter', 'LoRA', { term: 'low-rank', weight: 0.9 }])]).match(
+      doc('LoRA: low-rank adaptation', 'We use adapters.'),
+    );
+    expect(m!.matched).toEqual(['LoRA', 'low-rank', 'adapter']);
+  });
+
+  it('compiles terms once, with their variants', () => {
+    expect(compileTerm('fine-tuning')!.variants).toHaveLength(2);
+    expect(compileTerm('  ')).toBeUndefined();
+  });
+});
