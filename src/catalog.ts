@@ -17,7 +17,7 @@ const term = z.union([
 export const topicSchema = z
   .object({
     id: z.string().regex(TOPIC_ID, 'must be lower-case words joined by "-", e.g. "efficient-inference"'),
-    name: z.string().trim().min(1).max(80),
+    name: z.string().trim().min(1).max(80).refine((s) => !/[\r\n]/.test(s), 'must be one line'),
     description: z.string().trim().max(300).default(''),
     /** Terms that file a paper here. A string has weight 1; {term, weight} sets its own. */
     keywords: z.array(term).min(1, 'needs at least one keyword, e.g. ["LoRA", "adapter"]'),

@@ -131,3 +131,16 @@ describe('Hugging Face source over real HTTP', () => {
     expect(parseRetryAfter('soon')).toBeUndefined();
   });
 });
+
+describe('Hugging Face source paging guard', () => {
+  it('stops when a server ignores the page parameter', async () => {
+    let calls = 0;
+    const base = await serve((_req, res) => {
+      calls++;
+      res.end(JSON.stringify(Array.from({ length: 100 }, (_, i) => item(i))));
+    });
+    const listing = await hfSource(base, http()).fetch('2024-10-25');
+    expect(listing.papers).toHaveLength(100);
+    expect(calls).toBe(2);
+  });
+});

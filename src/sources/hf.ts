@@ -15,6 +15,7 @@ export function hfSource(baseUrl: string, http: HttpOptions): Source {
     name: baseUrl,
     async fetch(date: string): Promise<ParsedListing> {
       const items: unknown[] = [];
+      const seen = new Set<string>();
       for (let page = 0; page < MAX_PAGES; page++) {
         const url = new URL(baseUrl);
         url.searchParams.set('date', date);
@@ -32,10 +33,19 @@ export function hfSource(baseUrl: string, http: HttpOptions): Source {
           parseListing(json, url.href);
         }
         const pageItems = json as unknown[];
+        // A server that ignores `p` would hand back page 0 forever: stop when a page brings nothing new.
+        const ids = pageItems.map(itemId);
+        if (page > 0 && ids.every((id) => id !== undefined && seen.has(id))) break;
+        ids.forEach((id) => id && seen.add(id));
         items.push(...pageItems);
         if (pageItems.length < PAGE_SIZE) break;
       }
       return parseListing(items, `${baseUrl}?date=${date}`);
     },
   };
+}
+
+function itemId(item: unknown): string | undefined {
+  const id = (item as { paper?: { id?: unknown } } | null)?.paper?.id;
+  return typeof id === 'string' ? id : undefined;
 }
