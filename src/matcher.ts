@@ -74,7 +74,18 @@ export class Matcher {
     this.weights = groups.map((g) => g.terms.map((t) => (typeof t === 'string' ? 1 : t.weight)));
     this.labels = groups.map((g) => g.terms.map((t) => (typeof t === 'string' ? t : t.term)));
     groups.forEach((g, gi) => {
-      g.terms.forEach((t, ti) => this.add(typeof t === 'string' ? t : t.term, gi, ti, false));
+      // Two spellings of one term ("pre-training", "pretraining") count once: the first written wins.
+      const canonical = new Map<string, number>();
+      g.terms.forEach((t, ti) => {
+        const pattern = compileTerm(typeof t === 'string' ? t : t.term);
+        const key = pattern ? (pattern.acronym ? '=' : '') + pattern.variants.map((v) => v.join(' ')).sort().join('|') : '';
+        const joined = pattern?.variants.find((v) => v.length === 1)?.[0];
+        const first = canonical.get(key) ?? (joined !== undefined ? canonical.get(`1:${joined}`) : undefined);
+        if (first !== undefined) return;
+        canonical.set(key, ti);
+        if (joined !== undefined) canonical.set(`1:${joined}`, ti);
+        this.add(typeof t === 'string' ? t : t.term, gi, ti, false);
+      });
       (g.exclude ?? []).forEach((t, ti) => this.add(t, gi, ti, true));
     });
   }

@@ -106,3 +106,12 @@ describe('matching terms', () => {
     expect(compileTerm('  ')).toBeUndefined();
   });
 });
+
+describe('duplicate spellings in a catalog', () => {
+  it('count once', () => {
+    const one = new Matcher([group(['pre-training'])]).scores(doc('Pre-training at scale'))[0]!;
+    const two = new Matcher([group(['pre-training', 'pretraining', 'pre training'])]).scores(doc('Pre-training at scale'))[0]!;
+    expect(two.score).toBe(one.score);
+    expect(two.matched).toEqual(['pre-training']);
+  });
+});
