@@ -11,13 +11,29 @@ export const TOPIC_ID = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 
 const term = z.union([
   z.string().trim().min(1, 'must not be empty'),
-  z.object({ term: z.string().trim().min(1), weight: z.number().positive().max(10) }).strict(),
+  // A negative weight marks a phrase that argues against the topic ("code is available" for `code`):
+  // it subtracts, where an exclusion would veto outright.
+  z
+    .object({
+      term: z.string().trim().min(1),
+      weight: z
+        .number()
+        .min(-5)
+        .max(10)
+        .refine((w) => w !== 0, 'must not be 0'),
+    })
+    .strict(),
 ]);
 
 export const topicSchema = z
   .object({
     id: z.string().regex(TOPIC_ID, 'must be lower-case words joined by "-", e.g. "efficient-inference"'),
-    name: z.string().trim().min(1).max(80).refine((s) => !/[\r\n]/.test(s), 'must be one line'),
+    name: z
+      .string()
+      .trim()
+      .min(1)
+      .max(80)
+      .refine((s) => !/[\r\n]/.test(s), 'must be one line'),
     description: z.string().trim().max(300).default(''),
     /** Terms that file a paper here. A string has weight 1; {term, weight} sets its own. */
     keywords: z.array(term).min(1, 'needs at least one keyword, e.g. ["LoRA", "adapter"]'),
@@ -25,6 +41,8 @@ export const topicSchema = z
     exclude: z.array(z.string().trim().min(1)).default([]),
     /** Overrides the catalog threshold for this topic. */
     threshold: z.number().positive().optional(),
+    /** Overrides the catalog `relative` for this topic (0 for aspects such as benchmarks, which sit beside any subject). */
+    relative: z.number().min(0).max(1).optional(),
   })
   .strict();
 
@@ -33,6 +51,11 @@ export const catalogSchema = z
     version: z.literal(1).default(1),
     /** Minimum score for a paper to be filed under a topic. */
     threshold: z.number().positive().default(1),
+    /**
+     * A topic must also score at least this fraction of the paper's best topic: a paper that is
+     * plainly about video generation is not also filed under vision for a passing "visual".
+     */
+    relative: z.number().min(0).max(1).default(0),
     topics: z.array(topicSchema).min(1),
   })
   .strict()

@@ -47,6 +47,8 @@ export interface TermGroup {
   terms: TopicTerm[];
   exclude?: string[];
   threshold: number;
+  /** Fraction of the paper's best topic score this group must also reach (0 = none). */
+  relative?: number;
 }
 
 interface Entry {
@@ -70,7 +72,10 @@ export class Matcher {
   private readonly weights: number[][];
   private readonly labels: string[][];
 
+  private readonly byId: Map<string, TermGroup>;
+
   constructor(readonly groups: TermGroup[]) {
+    this.byId = new Map(groups.map((g) => [g.id, g]));
     this.weights = groups.map((g) => g.terms.map((t) => (typeof t === 'string' ? 1 : t.weight)));
     this.labels = groups.map((g) => g.terms.map((t) => (typeof t === 'string' ? t : t.term)));
     groups.forEach((g, gi) => {
@@ -78,7 +83,13 @@ export class Matcher {
       const canonical = new Map<string, number>();
       g.terms.forEach((t, ti) => {
         const pattern = compileTerm(typeof t === 'string' ? t : t.term);
-        const key = pattern ? (pattern.acronym ? '=' : '') + pattern.variants.map((v) => v.join(' ')).sort().join('|') : '';
+        const key = pattern
+          ? (pattern.acronym ? '=' : '') +
+            pattern.variants
+              .map((v) => v.join(' '))
+              .sort()
+              .join('|')
+          : '';
         const joined = pattern?.variants.find((v) => v.length === 1)?.[0];
         const first = canonical.get(key) ?? (joined !== undefined ? canonical.get(`1:${joined}`) : undefined);
         if (first !== undefined) return;
@@ -92,7 +103,13 @@ export class Matcher {
 
   static fromCatalog(catalog: Catalog): Matcher {
     return new Matcher(
-      catalog.topics.map((t) => ({ id: t.id, terms: t.keywords, exclude: t.exclude, threshold: t.threshold ?? catalog.threshold })),
+      catalog.topics.map((t) => ({
+        id: t.id,
+        terms: t.keywords,
+        exclude: t.exclude,
+        threshold: t.threshold ?? catalog.threshold,
+        relative: t.relative ?? catalog.relative,
+      })),
     );
   }
 
@@ -107,9 +124,14 @@ export class Matcher {
     }
   }
 
-  /** Every group the doc reaches the threshold of, best first. */
+  /** Every group the doc reaches the threshold of (and `relative` × the best score), best first. */
   match(doc: Doc): TopicMatch[] {
-    return this.scores(doc).filter((m) => m.score >= this.groups.find((g) => g.id === m.topic)!.threshold);
+    const all = this.scores(doc);
+    const best = all[0]?.score ?? 0;
+    return all.filter((m) => {
+      const g = this.byId.get(m.topic)!;
+      return m.score >= g.threshold && m.score >= best * (g.relative ?? 0);
+    });
   }
 
   /** Scores for every group with at least one matched term (vetoed groups left out), best first. */
@@ -135,8 +157,12 @@ export class Matcher {
       }
       parts.sort((a, b) => b.value - a.value || a.label.localeCompare(b.label));
       const score = parts.reduce((s, p) => s + p.value, 0);
+      if (score <= 0) return;
       const seen = new Set<string>();
-      const matched = parts.map((p) => p.label).filter((l) => !seen.has(l.toLowerCase()) && seen.add(l.toLowerCase()));
+      const matched = parts
+        .filter((p) => p.value > 0)
+        .map((p) => p.label)
+        .filter((l) => !seen.has(l.toLowerCase()) && seen.add(l.toLowerCase()));
       out.push({ topic: this.groups[gi]!.id, score: round(score), matched });
     });
     return out.sort((a, b) => b.score - a.score || a.topic.localeCompare(b.topic));

@@ -115,3 +115,24 @@ describe('duplicate spellings in a catalog', () => {
     expect(two.matched).toEqual(['pre-training']);
   });
 });
+
+describe('negative terms and the relative floor', () => {
+  it('lets a negative-weight phrase cancel a passing mention', () => {
+    const terms = [
+      { term: 'code', weight: 1 },
+      { term: 'code is available', weight: -1 },
+    ];
+    expect(hits(terms, 'x', 'Our code is available online.')).toHaveLength(0);
+    expect(hits(terms, 'x', 'We generate code.')).toHaveLength(1);
+  });
+
+  it('drops a topic that scores far below the paper’s best one, unless the topic opts out', () => {
+    const groups: TermGroup[] = [
+      { id: 'gen', terms: ['video generation', 'diffusion'], threshold: 1, relative: 0.4 },
+      { id: 'vision', terms: ['visual'], threshold: 1, relative: 0.4 },
+      { id: 'bench', terms: ['visual'], threshold: 1, relative: 0 },
+    ];
+    const d = doc('Video generation with diffusion', 'A video generation diffusion model with visual quality.');
+    expect(new Matcher(groups).match(d).map((m) => m.topic)).toEqual(['gen', 'bench']);
+  });
+});

@@ -1,0 +1,33 @@
+/**
+ * The topic-filing evaluation runs in CI: the shipped catalog must not file
+ * the held-out papers worse than the figures recorded in eval/baseline.json.
+ */
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadCatalog } from '../src/catalog.js';
+import { EVAL_DIR, evaluate, loadBaseline, loadLabelled } from '../src/evaluate.js';
+import { ROOT } from './helpers/cli.js';
+
+describe('topic filing on the held-out labelled set', () => {
+  it('keeps micro precision, recall and placement at or above the recorded baseline', async () => {
+    const catalog = await loadCatalog(path.join(ROOT, 'subscribers'));
+    const heldout = loadLabelled(path.join(EVAL_DIR, 'papers.heldout.jsonl'));
+    expect(heldout.length).toBeGreaterThan(100);
+    const e = evaluate(heldout, catalog);
+    const b = loadBaseline().heldout;
+    expect(e.micro.precision).toBeGreaterThanOrEqual(b.precision);
+    expect(e.micro.recall).toBeGreaterThanOrEqual(b.recall);
+    expect(e.placement.accuracy).toBeGreaterThanOrEqual(b.placement);
+  });
+
+  it('scores a catalog that files nothing as zero recall (the measure can fail)', async () => {
+    const catalog = await loadCatalog(path.join(ROOT, 'subscribers'));
+    const e = evaluate(loadLabelled(path.join(EVAL_DIR, 'papers.heldout.jsonl')), {
+      ...catalog,
+      threshold: 1e9,
+      topics: catalog.topics.map((t) => ({ ...t, threshold: 1e9 })),
+    });
+    expect(e.micro.recall).toBe(0);
+    expect(e.micro.tp).toBe(0);
+  });
+});
