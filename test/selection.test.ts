@@ -71,3 +71,56 @@ describe('limitFull', () => {
     expect(s.total).toBe(7); // the rest are compact, not dropped
   });
 });
+
+describe('ranking inside a section', () => {
+  it('puts relevance first: a viral but marginal paper does not bury a strongly relevant one', () => {
+    const strong = paper({
+      title: 'LoRA adapters: parameter-efficient tuning',
+      abstract: 'LoRA adapters, parameter-efficient.',
+      upvotes: 2,
+    });
+    const viral = paper({ title: 'A big model', abstract: 'We use LoRA adapters.', upvotes: 5000 });
+    const s = select(profile({ topics: ['peft'] }), file([viral, strong]), { ...catalog, threshold: 1 });
+    expect(s.sections[0]!.entries.map((e) => e.paper.id)).toEqual([strong.id, viral.id]);
+  });
+
+  it('breaks equal relevance by upvotes, then by id, so runs repeat', () => {
+    const a = paper({ id: '2501.00002', title: 'LoRA study', upvotes: 3 });
+    const b = paper({ id: '2501.00001', title: 'LoRA study', upvotes: 3 });
+    const c = paper({ id: '2501.00003', title: 'LoRA study', upvotes: 40 });
+    const s = select(profile({ topics: ['peft'] }), file([a, b, c]), catalog);
+    expect(s.sections[0]!.entries.map((e) => e.paper.id)).toEqual([c.id, b.id, a.id]);
+  });
+});
+
+describe('interests beyond the catalog', () => {
+  const lora = paper({ title: 'LoRA adapters revisited', authors: ['Tri Dao', 'Someone Else'], upvotes: 1 });
+  const unrelated = paper({
+    title: 'Protein folding',
+    abstract: 'A contrastive loss for proteins.',
+    authors: ['Émile Zola'],
+    upvotes: 500,
+  });
+  const other = paper({ title: 'Weather forecasting', abstract: 'Nothing here.', upvotes: 20 });
+
+  it('puts favourite authors first, marked, matching names without accents or case', () => {
+    const s = select(profile({ topics: ['peft'], authors: ['tri dao', 'Emile Zola'] }), file([lora, unrelated]), catalog);
+    expect(s.sections[0]!.topic).toBe('authors');
+    expect(s.sections[0]!.entries.every((e) => e.favourite)).toBe(true);
+    expect(s.sections[0]!.entries.map((e) => e.paper.id).sort()).toEqual([lora.id, unrelated.id].sort());
+    expect(s.sections[0]!.entries.find((e) => e.paper.id === lora.id)!.alsoIn).toEqual(['peft']);
+  });
+
+  it('files papers matching the subscriber’s own keywords in their own section', () => {
+    const s = select(profile({ topics: ['peft'], keywords: ['contrastive loss'] }), file([lora, unrelated]), catalog);
+    expect(s.sections.map((x) => x.topic)).toEqual(['peft', 'keywords']);
+    expect(s.sections[1]!.entries[0]!.matched).toEqual(['contrastive loss']);
+  });
+
+  it('adds the top N of the day regardless of topic, without repeating papers already shown', () => {
+    const s = select(profile({ topics: ['peft'], top_of_day: 2 }), file([lora, unrelated, other]), catalog);
+    expect(s.sections.map((x) => x.topic)).toEqual(['peft', 'top-of-day']);
+    expect(s.sections[1]!.entries.map((e) => e.paper.id)).toEqual([unrelated.id, other.id]);
+    expect(s.total).toBe(3);
+  });
+});
