@@ -90,8 +90,7 @@ export function planDeliveries(input: PlanInput): Plan {
   for (const [key, members] of groups) {
     const [tz, hourText] = key.split('\n') as [string, string];
     const hours = hourText === '' ? rules.hours : [Number(hourText)];
-    const dues = dueTimes(rules, hours, tz, new Date(windowStart), new Date(now.getTime() + 8 * 24 * 60 * MINUTE));
-    for (const d of dues) {
+    for (const d of dueTimes(rules, hours, tz, new Date(windowStart), now)) {
       const at = d.dueAt.getTime();
       if (at > now.getTime()) {
         if (!plan.nextDueAt || at < plan.nextDueAt.getTime()) plan.nextDueAt = d.dueAt;
@@ -111,29 +110,45 @@ export function planDeliveries(input: PlanInput): Plan {
   return plan;
 }
 
-/** The due time of every digest date whose first slot lies in [from, to], in time order. */
+/**
+ * The due time of every digest date whose first slot lies in [from, until],
+ * then the first one after `until` (the next wake-up), in time order.
+ */
 export function dueTimes(
   rules: CronRules,
   hours: number[],
   timeZone: string,
   from: Date,
-  to: Date,
+  until: Date,
 ): Array<{ date: string; dueAt: Date; local: string }> {
-  // Start a few days early: the first slot of a digest date may precede `from` (then it is not in the window).
+  // Start a week early: the first slot of a digest date may precede `from` (then it is not in the window).
   const first = addDays(localDate(from, timeZone), -7);
-  const last = addDays(localDate(to, timeZone), 1);
+  const last = addDays(localDate(until, timeZone), 400);
   const seen = new Set<string>();
   const out: Array<{ date: string; dueAt: Date; local: string }> = [];
   for (let day = first; day <= last; day = addDays(day, 1)) {
-    if (!rules.matchesDay(day)) continue;
-    const slot = firstSlot(day, hours, rules.minutes, timeZone);
-    if (!slot) continue;
-    const date = latestListingDate(slot.at, timeZone);
-    if (seen.has(date)) continue;
-    seen.add(date);
-    if (slot.at >= from && slot.at <= to) out.push({ date, dueAt: slot.at, local: slot.local });
+    const slot = slotOfDay(rules, day, hours, timeZone);
+    if (!slot || seen.has(slot.date)) continue;
+    seen.add(slot.date);
+    if (slot.at >= from) out.push(slot);
+    if (slot.at > until) break;
   }
   return out;
+}
+
+const slotCache = new Map<string, { date: string; dueAt: Date; at: Date; local: string } | null>();
+
+/** A day's first slot and the digest date it covers; remembered, as the daemon asks about the same days every minute. */
+function slotOfDay(rules: CronRules, day: string, hours: number[], timeZone: string) {
+  const cacheKey = `${rules.expression}|${hours.join(',')}|${timeZone}|${day}`;
+  let hit = slotCache.get(cacheKey);
+  if (hit === undefined) {
+    const slot = rules.matchesDay(day) ? firstSlot(day, hours, rules.minutes, timeZone) : undefined;
+    hit = slot ? { date: latestListingDate(slot.at, timeZone), dueAt: slot.at, at: slot.at, local: slot.local } : null;
+    if (slotCache.size > 50_000) slotCache.clear();
+    slotCache.set(cacheKey, hit);
+  }
+  return hit ?? undefined;
 }
 
 /** The earliest existing slot on a local day (a slot in a DST gap moves forward; if that passes a later slot, the later one wins). */
@@ -152,6 +167,7 @@ function firstSlot(day: string, hours: number[], minutes: number[], timeZone: st
 }
 
 export interface CronRules {
+  expression: string;
   hours: number[];
   minutes: number[];
   /** Does the cron's day-of-month / month / day-of-week part match this calendar date? */
@@ -172,6 +188,7 @@ export function compileCron(expression: string): CronRules {
   const dayPart = fields.slice(-3).join(' ');
   const dayTask = cron.createTask(`0 0 0 ${dayPart}`, () => undefined, { timezone: 'UTC', name: `paperboy-days ${expression}` });
   const rules: CronRules = {
+    expression,
     hours: parsed.hour,
     minutes: parsed.minute,
     matchesDay: (date) => dayTask.match(new Date(`${date}T00:00:00Z`)),
