@@ -189,7 +189,8 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
     if (outcome.ambiguous) summary.ambiguous.push({ date: opts.date, subscriber: sub.id, reason: outcome.reason });
     const level = outcome.state === 'failed' ? 'error' : 'info';
     log[level](`subscriber.${outcome.state}`, { subscriber: sub.id, reason: outcome.reason, papers: outcome.papers, bytes: outcome.bytes });
-    deps.progress?.(++done, subscribers.length);
+    done++;
+    deps.progress?.(done, subscribers.length);
     if (outcome.state === 'failed') {
       breaker.recordFailure(`${sub.id}: ${outcome.reason}`);
       const tripped = breaker.tripped();

@@ -6,7 +6,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import { writeFileAtomic } from './yamlfile.js';
@@ -70,22 +70,12 @@ export function smtpTransport(opts: SmtpOptions): Transport {
   } as SMTPPool.Options & { maxRequeues: number };
   const t = nodemailer.createTransport(pool);
   // nodemailer reports a connection lost before and after the data phase the same way
-  // ("Connection closed unexpectedly"). The message stream is only read once the server
-  // said 354 (go ahead), so a probe on that stream tells the two apart: read → ambiguous.
+  // ("Connection closed unexpectedly"). The connection pipes the message stream only once the
+  // server said 354 (go ahead), so a lazy stream that notes its first read tells the two apart.
   const dataStarted = new Map<string, boolean>();
   t.use('stream', (mail, done) => {
     const id = String(mail.data.messageId ?? '');
-    if (dataStarted.has(id)) {
-      mail.message.transform(
-        () =>
-          new Transform({
-            transform(chunk, _enc, cb) {
-              dataStarted.set(id, true);
-              cb(null, chunk);
-            },
-          }),
-      );
-    }
+    if (dataStarted.has(id)) mail.message.processFunc((input: Readable) => readProbe(input, () => dataStarted.set(id, true)));
     done();
   });
   const safeName = redactUrl(opts.url);
@@ -115,6 +105,26 @@ export function smtpTransport(opts: SmtpOptions): Transport {
       t.close();
     },
   };
+}
+
+/** Passes `input` through, calling `onFirstRead` when the consumer first asks for data (and not before). */
+function readProbe(input: Readable, onFirstRead: () => void): Readable {
+  const chunks = input[Symbol.asyncIterator]();
+  return new Readable({
+    async read() {
+      onFirstRead();
+      try {
+        const next = await chunks.next();
+        this.push(next.done ? null : (next.value as Buffer));
+      } catch (e) {
+        this.destroy(e as Error);
+      }
+    },
+    destroy(err, cb) {
+      input.destroy();
+      cb(err);
+    },
+  });
 }
 
 export function redactUrl(url: string): string {

@@ -24,8 +24,8 @@ export interface TestSmtp {
 }
 
 export interface SmtpHooks {
-  /** Return an Error with `responseCode` to reject RCPT TO for this address. */
-  onRcpt?: (address: string, session: SMTPServerSession) => Error | undefined;
+  /** Return an Error with `responseCode` to reject RCPT TO for this address, or 'drop' to cut the socket before the data phase. */
+  onRcpt?: (address: string, session: SMTPServerSession) => Error | 'drop' | undefined;
   /** Called once the data is read; return an Error (with responseCode) to reject the message, or 'drop' to cut the socket. */
   onData?: (raw: string, session: SMTPServerSession) => Error | 'drop' | undefined;
   /** Wait this long after reading the data before answering (the message counts as received only once accepted). */
@@ -47,6 +47,10 @@ export async function startSmtp(hooks: SmtpHooks = {}): Promise<TestSmtp> {
     ...hooks.options,
     onRcptTo(address, session, cb) {
       const err = hooks.onRcpt?.(address.address, session);
+      if (err === 'drop') {
+        socketOf(session)?.destroy();
+        return;
+      }
       cb(err ?? undefined);
     },
     onData(stream: SMTPServerDataStream, session, cb) {
