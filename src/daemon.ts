@@ -18,7 +18,7 @@
  * - stop(): no new work; the run in progress stops after its message in
  *   flight; the lock is released and the ledger is already on disk.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import cron, { type ScheduledTask } from 'node-cron';
 import { systemClock, type Clock } from './clock.js';
@@ -301,6 +301,7 @@ export class Daemon {
   /** Everything due before this instant is settled or recorded: the next start looks back no further. */
   private async saveAccountedUntil(now: Date, stillPending: Delivery[]) {
     const floor = Math.min(now.getTime(), ...stillPending.map((d) => d.dueAt.getTime()));
+    await mkdir(this.opts.config.dataDir, { recursive: true });
     await writeFileAtomic(this.stateFile, JSON.stringify({ accountedUntil: new Date(floor).toISOString() }) + '\n');
     // Forget what can no longer come back into the window (it looks back 14 days at most).
     const horizon = new Date(now.getTime() - 16 * 24 * 60 * MINUTE).toISOString().slice(0, 10);

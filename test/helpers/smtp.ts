@@ -26,8 +26,11 @@ export interface TestSmtp {
 export interface SmtpHooks {
   /** Return an Error with `responseCode` to reject RCPT TO for this address, or 'drop' to cut the socket before the data phase. */
   onRcpt?: (address: string, session: SMTPServerSession) => Error | 'drop' | undefined;
-  /** Called once the data is read; return an Error (with responseCode) to reject the message, or 'drop' to cut the socket. */
-  onData?: (raw: string, session: SMTPServerSession) => Error | 'drop' | undefined;
+  /**
+   * Called once the data is read; return an Error (with responseCode) to reject the message, or 'drop' to cut the socket.
+   * May return a promise: the server holds its answer until it settles.
+   */
+  onData?: (raw: string, session: SMTPServerSession) => Error | 'drop' | undefined | Promise<Error | 'drop' | undefined>;
   /** Wait this long after reading the data before answering (the message counts as received only once accepted). */
   dataDelayMs?: number;
   options?: Partial<SMTPServerOptions>;
@@ -59,7 +62,7 @@ export async function startSmtp(hooks: SmtpHooks = {}): Promise<TestSmtp> {
       stream.on('end', async () => {
         const raw = Buffer.concat(chunks).toString('utf8');
         if (hooks.dataDelayMs) await new Promise((r) => setTimeout(r, hooks.dataDelayMs));
-        const verdict = hooks.onData?.(raw, session);
+        const verdict = await hooks.onData?.(raw, session);
         if (verdict === 'drop') {
           // Cut the connection after the data was handed over and before the reply: the client cannot know.
           socketOf(session)?.destroy();
