@@ -149,7 +149,8 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
   if (!opts.dryRun) {
     // A `sending` with no outcome means a run died mid-send: it may have arrived. Report, never resend.
     for (const ev of deps.ledger.interrupted()) {
-      const reason = 'the run sending it stopped before the outcome was known (crash or kill); it may have been delivered, so it is not resent';
+      const reason =
+        'the run sending it stopped before the outcome was known (crash or kill); it may have been delivered, so it is not resent';
       deps.ledger.record({ date: ev.date, subscriber: ev.subscriber, state: 'ambiguous', messageId: ev.messageId, reason });
       log.warn('delivery.ambiguous', { date: ev.date, subscriber: ev.subscriber, reason });
     }
@@ -221,12 +222,7 @@ function isSettled(ledger: Ledger, date: string, subscriber: string): boolean {
   return state !== undefined && (FINAL_STATES.has(state) || state === 'sending');
 }
 
-async function handleSubscriber(
-  sub: Subscriber,
-  filed: ReturnType<typeof fileListing>,
-  opts: RunOptions,
-  deps: RunDeps,
-): Promise<Outcome> {
+async function handleSubscriber(sub: Subscriber, filed: ReturnType<typeof fileListing>, opts: RunOptions, deps: RunDeps): Promise<Outcome> {
   const { ledger } = deps;
   if (sub.status !== 'active') return { subscriber: sub.id, state: 'skipped', reason: `status is ${sub.status}` };
   const previous = ledger.state(opts.date, sub.id);
@@ -260,11 +256,27 @@ async function handleSubscriber(
     }
     const message = buildMessage(digest.email, fresh, opts.date, digest.paperIds, deps.message);
     const messageId = message.meta.messageId;
-    ledger.record({ date: opts.date, subscriber: sub.id, state: 'sending', messageId, papers: digest.paperIds, email: fresh.email, attempt });
+    ledger.record({
+      date: opts.date,
+      subscriber: sub.id,
+      state: 'sending',
+      messageId,
+      papers: digest.paperIds,
+      email: fresh.email,
+      attempt,
+    });
     let failure: SendError;
     try {
       const result = await deps.transport.send(message);
-      ledger.record({ date: opts.date, subscriber: sub.id, state: 'sent', messageId, papers: digest.paperIds, reason: result.detail, attempt });
+      ledger.record({
+        date: opts.date,
+        subscriber: sub.id,
+        state: 'sent',
+        messageId,
+        papers: digest.paperIds,
+        reason: result.detail,
+        attempt,
+      });
       return { ...base, state: 'sent', reason: result.detail };
     } catch (e) {
       failure = e instanceof SendError ? e : new SendError('transient', describeError(e));

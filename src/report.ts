@@ -46,7 +46,9 @@ export function dayReport(ledger: Ledger, date: string): DayReport {
         subscriber: e.subscriber,
         state: e.state,
         reason:
-          e.state === 'sending' ? 'no outcome recorded yet: a run is sending it, or stopped mid-send (the next run reports it ambiguous)' : e.reason,
+          e.state === 'sending'
+            ? 'no outcome recorded yet: a run is sending it, or stopped mid-send (the next run reports it ambiguous)'
+            : e.reason,
         at: e.at,
         attempts: attempts(e.subscriber),
         email: emailOf(e.subscriber),
@@ -58,17 +60,22 @@ export function dayReport(ledger: Ledger, date: string): DayReport {
 
 export function formatDayReport(r: DayReport): string {
   const lines = [`Paperboy deliveries for ${r.date}: ${r.subscribers} subscriber(s) in the ledger`];
-  for (const s of REPORT_STATES) if (r.counts[s] > 0 || ['sent', 'failed-permanent', 'ambiguous'].includes(s)) lines.push(`  ${s.padEnd(17)} ${r.counts[s]}`);
+  for (const s of REPORT_STATES)
+    if (r.counts[s] > 0 || ['sent', 'failed-permanent', 'ambiguous'].includes(s)) lines.push(`  ${s.padEnd(17)} ${r.counts[s]}`);
   if (r.attention.length) {
     lines.push('', 'Needs attention:');
     for (const a of r.attention)
-      lines.push(`  ${a.subscriber}${a.email ? ` <${a.email}>` : ''}  ${a.state}  (${a.attempts} attempt(s), ${a.at})`, `    ${a.reason ?? ''}`);
+      lines.push(
+        `  ${a.subscriber}${a.email ? ` <${a.email}>` : ''}  ${a.state}  (${a.attempts} attempt(s), ${a.at})`,
+        `    ${a.reason ?? ''}`,
+      );
   }
   if (r.skipped.length) {
     lines.push('', 'Skipped:');
     for (const s of r.skipped) lines.push(`  ${s.subscriber}: ${s.reason ?? ''}`);
   }
-  if (r.damagedLines.length) lines.push('', `Ledger lines ignored as unreadable (a torn write after a crash): ${r.damagedLines.join(', ')}`);
+  if (r.damagedLines.length)
+    lines.push('', `Ledger lines ignored as unreadable (a torn write after a crash): ${r.damagedLines.join(', ')}`);
   if (r.subscribers === 0) lines.push('  Nothing recorded for this date.');
   return lines.join('\n') + '\n';
 }

@@ -167,15 +167,30 @@ describe('planDeliveries', () => {
     const ada = [{ id: 'ada' }];
     const settings = { ...WEEKDAYS_7AM, maxLatenessMinutes: 360 };
     // Restarted at 12:59, five hours and 59 minutes late: still due.
-    const within = planDeliveries({ now: new Date('2026-03-03T12:59:00Z'), since: new Date('2026-03-03T06:00:00Z'), recipients: ada, settings });
+    const within = planDeliveries({
+      now: new Date('2026-03-03T12:59:00Z'),
+      since: new Date('2026-03-03T06:00:00Z'),
+      recipients: ada,
+      settings,
+    });
     expect(within.due.map((d) => d.date)).toEqual(['2026-03-02']);
     expect(within.missed).toEqual([]);
     // At 13:01 it is too late: missed, not due.
-    const beyond = planDeliveries({ now: new Date('2026-03-03T13:01:00Z'), since: new Date('2026-03-03T06:00:00Z'), recipients: ada, settings });
+    const beyond = planDeliveries({
+      now: new Date('2026-03-03T13:01:00Z'),
+      since: new Date('2026-03-03T06:00:00Z'),
+      recipients: ada,
+      settings,
+    });
     expect(beyond.due).toEqual([]);
     expect(beyond.missed.map((d) => [d.subscriber, d.date])).toEqual([['ada', '2026-03-02']]);
     // Down since Friday evening, back on Wednesday 08:00: Monday's and Tuesday's were missed, Wednesday's is due.
-    const longDown = planDeliveries({ now: new Date('2026-03-04T08:00:00Z'), since: new Date('2026-02-27T18:00:00Z'), recipients: ada, settings });
+    const longDown = planDeliveries({
+      now: new Date('2026-03-04T08:00:00Z'),
+      since: new Date('2026-02-27T18:00:00Z'),
+      recipients: ada,
+      settings,
+    });
     expect(longDown.missed.map((d) => d.date)).toEqual(['2026-02-27', '2026-03-02']);
     expect(longDown.due.map((d) => d.date)).toEqual(['2026-03-03']);
     // A first start (no `since`) reports nothing it did not see as missed.

@@ -29,7 +29,8 @@ export function registerRun(program: Command): void {
       const { config, log } = setup(cmd);
       const date = flags.date ? assertDate(flags.date) : latestListingDate(new Date(), config.DIGEST_TZ);
       const waitSeconds = Number(flags.wait);
-      if (!Number.isFinite(waitSeconds) || waitSeconds < 0) throw new PaperboyError('USAGE', `--wait: "${flags.wait}" is not a number of seconds`);
+      if (!Number.isFinite(waitSeconds) || waitSeconds < 0)
+        throw new PaperboyError('USAGE', `--wait: "${flags.wait}" is not a number of seconds`);
       const parts = await loadParts(config);
       // A dry run records nothing, so it needs no lock.
       let lock: HeldLock | undefined;

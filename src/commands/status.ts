@@ -8,7 +8,9 @@ import { setup } from './shared.js';
 export function registerStatus(program: Command): void {
   program
     .command('status')
-    .description('show, from the ledger, what happened to each digest of a day: counts per state, failures and ambiguous sends with reasons')
+    .description(
+      'show, from the ledger, what happened to each digest of a day: counts per state, failures and ambiguous sends with reasons',
+    )
     .option('--date <YYYY-MM-DD>', 'digest date (default: the latest complete listing day in DIGEST_TZ)')
     .option('--json', 'print as JSON')
     .action((flags: { date?: string; json?: boolean }, cmd: Command) => {

@@ -212,7 +212,9 @@ describe('paperboy schedule (the real process)', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as { event: string; level: string });
-    expect(events.map((e) => e.event)).toEqual(expect.arrayContaining(['daemon.started', 'shutdown.requested', 'run.interrupted', 'daemon.stopped']));
+    expect(events.map((e) => e.event)).toEqual(
+      expect.arrayContaining(['daemon.started', 'shutdown.requested', 'run.interrupted', 'daemon.stopped']),
+    );
     const sentBefore = smtp.received.length;
     expect(sentBefore).toBeGreaterThanOrEqual(1);
     expect(sentBefore).toBeLessThan(8);

@@ -78,7 +78,10 @@ describe('SMTP faults', () => {
     transport = smtpTransport({ url: smtp.url });
     const second = await run({ date: DATE }, (await pipelineDeps(world, transport)).deps);
     expect(second.sent).toBe(0);
-    expect(second.outcomes.find((o) => o.subscriber === 's02')).toMatchObject({ state: 'skipped', reason: `already ambiguous for ${DATE}` });
+    expect(second.outcomes.find((o) => o.subscriber === 's02')).toMatchObject({
+      state: 'skipped',
+      reason: `already ambiguous for ${DATE}`,
+    });
     expect(second.ambiguous.map((a) => a.subscriber)).toEqual(['s02']);
     expect(dataFor.filter((to) => to === emailOf(2))).toHaveLength(1);
     expect(dataFor).toHaveLength(3);
@@ -144,7 +147,12 @@ describe('SMTP faults', () => {
     const cli = await runCli(['run', '--listing', LISTING, '--date', DATE], { cwd: world.dir, env: world.env({ SMTP_URL: url }) });
     expect(cli.code).toBe(3);
     expect(cli.stdout).toMatch(/ABORTED: the SMTP server cannot be used .*cannot reach the SMTP server.*nothing was sent/);
-    expect(world.ledger().eventsFor(DATE).filter((e) => e.state === 'sent')).toEqual([]);
+    expect(
+      world
+        .ledger()
+        .eventsFor(DATE)
+        .filter((e) => e.state === 'sent'),
+    ).toEqual([]);
   });
 
   it('authentication failure: stops at once with a clear error, nothing sent', async () => {
@@ -202,7 +210,9 @@ describe('SMTP faults', () => {
       env: world.env({ SMTP_URL: smtp.url, ERROR_BUDGET: '3', SEND_RETRIES: '0' }),
     });
     expect(cli.code).toBe(3);
-    expect(cli.stdout).toMatch(/circuit breaker: 3 failed deliveries in this run \(ERROR_BUDGET=3\).*Paused: 3 subscriber\(s\) not attempted/);
+    expect(cli.stdout).toMatch(
+      /circuit breaker: 3 failed deliveries in this run \(ERROR_BUDGET=3\).*Paused: 3 subscriber\(s\) not attempted/,
+    );
     expect([...tried].sort()).toEqual([emailOf(1), emailOf(2), emailOf(3)]);
     const ledger = world.ledger();
     expect(['s04', 's05', 's06'].map((s) => ledger.state(DATE, s)?.state)).toEqual(['planned', 'planned', 'planned']);
@@ -231,7 +241,11 @@ describe('SMTP faults', () => {
     expect(text).toMatch(/^# generated for a delivery test/);
     transport = smtpTransport({ url: smtp.url });
     const after = await run({ date: '2024-10-25' }, (await pipelineDeps(world, transport)).deps);
-    expect(after.outcomes.find((o) => o.subscriber === 's02')).toEqual({ subscriber: 's02', state: 'skipped', reason: 'status is bouncing' });
+    expect(after.outcomes.find((o) => o.subscriber === 's02')).toEqual({
+      subscriber: 's02',
+      state: 'skipped',
+      reason: 'status is bouncing',
+    });
     expect(rcptFor2).toHaveLength(3); // one attempt per day, none once bouncing
     expect(recipients(smtp.received).filter((r) => r === emailOf(2))).toEqual([]);
     expect(recipients(smtp.received).filter((r) => r === emailOf(1)).length).toBeGreaterThanOrEqual(3);
