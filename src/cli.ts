@@ -9,11 +9,15 @@
  *   paperboy preview (--subscriber ID | --topics a,b) [--format html|text|json|eml] [--out FILE]
  *   paperboy topics
  *   paperboy subscribers validate
+ *   paperboy schedule [--listing FILE] [--once]
+ *   paperboy status [--date D] [--json]
  */
 import { Command, Option } from 'commander';
 import { isPaperboyError } from './errors.js';
 import { registerPreview } from './commands/preview.js';
 import { registerRun } from './commands/run.js';
+import { registerSchedule } from './commands/schedule.js';
+import { registerStatus } from './commands/status.js';
 import { registerSubscribers } from './commands/subscribers.js';
 import { registerTopics } from './commands/topics.js';
 
@@ -29,6 +33,8 @@ export function buildProgram(): Command {
   registerPreview(program);
   registerTopics(program);
   registerSubscribers(program);
+  registerSchedule(program);
+  registerStatus(program);
   return program;
 }
 

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import dotenv from 'dotenv';
+import cron from 'node-cron';
 import { PaperboyError } from './errors.js';
 
 /** Root of the installed package: templates and samples are found from here, not from the cwd. */
@@ -66,6 +67,37 @@ export const envSchema = z.object({
   SOURCE_RETRIES: int(0, 10).default(3),
   /** Largest HTML part of one email, in bytes; Gmail clips at 102 KB, so stay well under. */
   MAX_EMAIL_BYTES: int(20_000, 100_000).default(85_000),
+  // --- Schedule and delivery
+  /** When digests go out (`paperboy schedule`), as local time in DIGEST_TZ or a subscriber's own zone. Weekdays only by default: weekends have no listing. */
+  DIGEST_CRON: z
+    .string()
+    .trim()
+    .default('0 7 * * 1-5')
+    .refine((s) => cron.validate(s), 'must be a cron expression such as "0 7 * * 1-5" (minute hour day-of-month month day-of-week)'),
+  /** How late a digest may still go out after its time (after a restart or a missed tick); later ones are recorded as missed, not sent late. */
+  MAX_LATENESS_MINUTES: int(0, 7 * 24 * 60).default(360),
+  /** How long after its time a digest waits for an unpublished (empty or unreachable) listing before the day is recorded as skipped. */
+  LISTING_DEADLINE_MINUTES: int(0, 7 * 24 * 60).default(240),
+  /** How often the scheduler tries again a digest that could not go out yet (listing not published, SMTP still failing). */
+  RETRY_INTERVAL_MINUTES: int(1, 24 * 60).default(15),
+  /** Messages per second at most, to stay under a provider's limit (0 = no limit). */
+  SMTP_RATE_LIMIT: int(0, 1000).default(0),
+  /** Seconds to connect and to get the server's greeting: a dead server must fail fast, not hang the run. */
+  SMTP_CONNECT_TIMEOUT_SECONDS: int(1, 300).default(15),
+  /** Seconds of silence on an open SMTP connection before giving up on it. */
+  SMTP_SOCKET_TIMEOUT_SECONDS: int(5, 3600).default(60),
+  /** Retries of one message after a 4xx reply or a connection error before its data was sent. */
+  SEND_RETRIES: int(0, 10).default(3),
+  /** First backoff step in ms; it doubles per retry, with random jitter so retries do not arrive in step. */
+  SEND_RETRY_BASE_MS: int(1, 600_000).default(2000),
+  /** Most seconds one message may spend waiting between retries, whatever SEND_RETRIES says. */
+  SEND_RETRY_MAX_SECONDS: int(0, 3600).default(120),
+  /** Failed deliveries in one run before it pauses (circuit breaker), so a broken server does not fail the whole list; 0 = never pause. */
+  ERROR_BUDGET: int(0, 1_000_000).default(20),
+  /** Consecutive digest days with a permanent (5xx) failure before a subscriber is set to status: bouncing. */
+  BOUNCE_DAYS: int(1, 60).default(3),
+  /** Seconds without a heartbeat after which a crashed process's run lock is taken over (a dead process on this host is detected at once). */
+  LOCK_STALE_SECONDS: int(5, 3600).default(60),
   /** Time zone of the digest date and the default schedule, e.g. Europe/Berlin. */
   DIGEST_TZ: z.string().trim().default('UTC').refine(isTimeZone, 'must be an IANA time zone such as Europe/Berlin or UTC'),
   /** Log output: "text" (readable lines) or "json" (one object per line). */

@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { loadCatalog, type Catalog } from './catalog.js';
 import { TEMPLATES_DIR, type Config } from './config.js';
+import type { DeliveryPolicy } from './delivery.js';
 import { Ledger } from './ledger.js';
 import type { Logger } from './log.js';
 import type { MessageSettings } from './message.js';
@@ -57,7 +58,24 @@ export function makeSource(config: Config, listingFile: string | undefined, log:
 }
 
 export function makeTransport(config: Config): Transport {
-  return config.SMTP_URL ? smtpTransport({ url: config.SMTP_URL }) : outboxTransport(config.outboxDir);
+  if (!config.SMTP_URL) return outboxTransport(config.outboxDir);
+  return smtpTransport({
+    url: config.SMTP_URL,
+    rateLimit: config.SMTP_RATE_LIMIT,
+    connectionTimeoutMs: config.SMTP_CONNECT_TIMEOUT_SECONDS * 1000,
+    greetingTimeoutMs: config.SMTP_CONNECT_TIMEOUT_SECONDS * 1000,
+    socketTimeoutMs: config.SMTP_SOCKET_TIMEOUT_SECONDS * 1000,
+  });
+}
+
+export function deliveryPolicy(config: Config): DeliveryPolicy {
+  return {
+    retries: config.SEND_RETRIES,
+    retryBaseMs: config.SEND_RETRY_BASE_MS,
+    retryMaxTotalMs: config.SEND_RETRY_MAX_SECONDS * 1000,
+    errorBudget: config.ERROR_BUDGET,
+    bounceDays: config.BOUNCE_DAYS,
+  };
 }
 
 export const makeLedger = (config: Config) => new Ledger(config.dataDir);

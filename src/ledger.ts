@@ -33,11 +33,15 @@ export interface LedgerEvent {
 /** States after which a digest must not be sent again for that date. */
 export const FINAL_STATES: ReadonlySet<DeliveryState> = new Set(['sent', 'failed-permanent', 'ambiguous', 'missed']);
 
+const DELIVERED_OR_MAYBE: ReadonlySet<DeliveryState> = new Set(['sent', 'ambiguous', 'sending']);
+
 export class Ledger {
   readonly file: string;
   private events: LedgerEvent[] = [];
   private latest = new Map<string, LedgerEvent>();
-  private sentPapers = new Map<string, Map<string, string>>(); // subscriber → paper → first date
+  /** Papers of the last message prepared for (date, subscriber). */
+  private papers = new Map<string, string[]>();
+  private datesBySubscriber = new Map<string, Set<string>>();
   /** Lines that could not be parsed (a torn write), for the operator. */
   readonly damaged: number[] = [];
 
@@ -74,12 +78,12 @@ export class Ledger {
 
   private index(ev: LedgerEvent) {
     this.events.push(ev);
-    this.latest.set(`${ev.date}\n${ev.subscriber}`, ev);
-    if ((ev.state === 'sent' || ev.state === 'ambiguous' || ev.state === 'sending') && ev.papers) {
-      const m = this.sentPapers.get(ev.subscriber) ?? new Map<string, string>();
-      for (const p of ev.papers) if (!m.has(p) || ev.date < m.get(p)!) m.set(p, ev.date);
-      this.sentPapers.set(ev.subscriber, m);
-    }
+    const key = `${ev.date}\n${ev.subscriber}`;
+    this.latest.set(key, ev);
+    if (ev.papers) this.papers.set(key, ev.papers);
+    const dates = this.datesBySubscriber.get(ev.subscriber) ?? new Set<string>();
+    dates.add(ev.date);
+    this.datesBySubscriber.set(ev.subscriber, dates);
   }
 
   private write(text: string) {
@@ -94,9 +98,16 @@ export class Ledger {
 
   /** Append one event durably (written and fsynced) before returning. */
   record(ev: Omit<LedgerEvent, 'v' | 'at'>): LedgerEvent {
-    const full: LedgerEvent = { v: LEDGER_VERSION, at: this.now().toISOString(), ...ev };
-    this.write(JSON.stringify(full) + '\n');
-    this.index(full);
+    return this.recordMany([ev])[0]!;
+  }
+
+  /** Append several events with one write and one fsync (e.g. every `planned` of a run). */
+  recordMany(evs: Array<Omit<LedgerEvent, 'v' | 'at'>>): LedgerEvent[] {
+    if (evs.length === 0) return [];
+    const at = this.now().toISOString();
+    const full = evs.map((ev): LedgerEvent => ({ v: LEDGER_VERSION, at, ...ev }));
+    this.write(full.map((e) => JSON.stringify(e) + '\n').join(''));
+    for (const e of full) this.index(e);
     return full;
   }
 
@@ -105,11 +116,33 @@ export class Ledger {
     return this.latest.get(`${date}\n${subscriber}`);
   }
 
-  /** Papers sent (or possibly sent) to a subscriber for digests of other dates. */
+  /**
+   * Papers sent (or possibly sent) to a subscriber for digests of other dates:
+   * those whose last state is sent, ambiguous or sending. A message that failed
+   * (permanently or not) did not deliver its papers, so they may go out again.
+   */
   papersSentBefore(subscriber: string, date: string): Set<string> {
     const out = new Set<string>();
-    for (const [paper, first] of this.sentPapers.get(subscriber) ?? []) if (first !== date) out.add(paper);
+    for (const d of this.datesBySubscriber.get(subscriber) ?? []) {
+      if (d === date) continue;
+      const key = `${d}\n${subscriber}`;
+      if (!DELIVERED_OR_MAYBE.has(this.latest.get(key)!.state)) continue;
+      for (const p of this.papers.get(key) ?? []) out.add(p);
+    }
     return out;
+  }
+
+  /** The last state of each digest date of a subscriber, newest date first. */
+  history(subscriber: string): LedgerEvent[] {
+    return [...(this.datesBySubscriber.get(subscriber) ?? [])]
+      .sort()
+      .reverse()
+      .map((d) => this.latest.get(`${d}\n${subscriber}`)!);
+  }
+
+  /** Deliveries whose last state is `sending`: the process stopped mid-send (crash, kill -9). */
+  interrupted(): LedgerEvent[] {
+    return [...this.latest.values()].filter((e) => e.state === 'sending');
   }
 
   /** Every event for a date, oldest first. */

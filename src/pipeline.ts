@@ -4,12 +4,20 @@
  * Each stage is one module (source, listing, matcher/selection, render,
  * message/transport, ledger); this file only calls them in order and logs a
  * count after each. One bad subscriber never stops the others.
+ *
+ * Delivery (src/delivery.ts for the policy): every state change is fsynced to
+ * the ledger before the next step, planned → sending → sent | failed-transient
+ * (retried with backoff) | failed-permanent | ambiguous. A `sending` left by a
+ * crashed run is reported as ambiguous, never resent. The run stops early when
+ * the SMTP server cannot be used at all, when the circuit breaker trips, or
+ * when `signal` aborts (shutdown): the message in flight finishes first.
  */
 import type { Catalog } from './catalog.js';
 import type { Clock } from './clock.js';
 import { composeDigest, type ComposeDeps } from './digest.js';
+import { backoffDelay, CircuitBreaker, DEFAULT_POLICY, realSleep, type DeliveryPolicy, type Sleep } from './delivery.js';
 import { describeError, PaperboyError } from './errors.js';
-import type { Ledger } from './ledger.js';
+import { FINAL_STATES, type Ledger } from './ledger.js';
 import type { Logger } from './log.js';
 import { Matcher } from './matcher.js';
 import { buildMessage, type MessageSettings } from './message.js';
@@ -29,6 +37,11 @@ export interface RunDeps extends ComposeDeps {
   clock: Clock;
   /** Called after each subscriber is handled, for a progress line on a terminal. */
   progress?: (done: number, total: number) => void;
+  /** Retries, circuit breaker, bounce suppression (defaults: DEFAULT_POLICY). */
+  delivery?: DeliveryPolicy;
+  /** Injected so tests never wait real seconds between retries. */
+  sleep?: Sleep;
+  random?: () => number;
 }
 
 export interface RunOptions {
@@ -36,6 +49,10 @@ export interface RunOptions {
   dryRun?: boolean;
   /** Only this subscriber id. */
   only?: string;
+  /** Only these subscriber ids (the scheduler's due list); others are not counted. */
+  subscribers?: ReadonlySet<string>;
+  /** Aborting stops the run after the message in flight (SIGTERM, lost lock); the reason is reported. */
+  signal?: AbortSignal;
 }
 
 export interface Outcome {
@@ -44,6 +61,8 @@ export interface Outcome {
   reason?: string;
   papers?: number;
   bytes?: number;
+  /** The message may have arrived (connection lost after its data): it is not resent. */
+  ambiguous?: boolean;
 }
 
 export interface RunSummary {
@@ -57,8 +76,10 @@ export interface RunSummary {
   sent: number;
   skipped: number;
   failed: number;
-  /** Set when the run stopped early (transport unusable). */
+  /** Set when the run stopped early: transport unusable, circuit breaker, or interrupted. */
   aborted?: string;
+  /** Deliveries that may or may not have arrived (connection lost after the data, or a crashed run): not resent. */
+  ambiguous: Array<{ date: string; subscriber: string; reason?: string }>;
 }
 
 export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> {
@@ -74,6 +95,7 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
     sent: 0,
     skipped: 0,
     failed: 0,
+    ambiguous: [],
   };
 
   // 1. Listing → papers. A payload that is not a listing throws here, before anything is sent.
@@ -103,6 +125,7 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
       throw new PaperboyError('NOT_FOUND', `no subscriber "${opts.only}" in ${deps.store.dir}`);
     }
   }
+  if (opts.subscribers) subscribers = subscribers.filter((s) => opts.subscribers!.has(s.id));
   summary.subscribers = subscribers.length;
   log.info('subscribers.loaded', { valid: subscribers.length, invalid: loaded.problems.length });
 
@@ -118,20 +141,43 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
     try {
       await deps.transport.verify();
     } catch (e) {
-      summary.aborted = `transport ${deps.transport.name} unusable: ${describeError(e)}`;
+      summary.aborted = `the SMTP server cannot be used (${deps.transport.name}): ${describeError(e)}; nothing was sent`;
       log.error('run.aborted', { reason: summary.aborted });
       return summary;
     }
   }
+  if (!opts.dryRun) {
+    // A `sending` with no outcome means a run died mid-send: it may have arrived. Report, never resend.
+    for (const ev of deps.ledger.interrupted()) {
+      const reason =
+        'the run sending it stopped before the outcome was known (crash or kill); it may have been delivered, so it is not resent';
+      deps.ledger.record({ date: ev.date, subscriber: ev.subscriber, state: 'ambiguous', messageId: ev.messageId, reason });
+      log.warn('delivery.ambiguous', { date: ev.date, subscriber: ev.subscriber, reason });
+    }
+    for (const ev of deps.ledger.latestFor(opts.date))
+      if (ev.state === 'ambiguous') summary.ambiguous.push({ date: ev.date, subscriber: ev.subscriber, reason: ev.reason });
+    // Durably note who this run is about to handle, in one write.
+    deps.ledger.recordMany(
+      subscribers
+        .filter((s) => s.status === 'active' && !isSettled(deps.ledger, opts.date, s.id))
+        .map((s) => ({ date: opts.date, subscriber: s.id, state: 'planned' as const })),
+    );
+  }
+  const breaker = new CircuitBreaker((deps.delivery ?? DEFAULT_POLICY).errorBudget);
   let done = 0;
   for (const sub of subscribers) {
+    if (opts.signal?.aborted) {
+      summary.aborted = `interrupted (${String(opts.signal.reason ?? 'stop requested')}); ${subscribers.length - done} subscriber(s) not handled, they go out on the next run`;
+      log.warn('run.interrupted', { reason: summary.aborted });
+      break;
+    }
     let outcome: Outcome;
     try {
       outcome = await handleSubscriber(sub, filed, opts, deps);
     } catch (e) {
       if (e instanceof SendError && e.kind === 'fatal') {
         // The transport cannot work at all: stop now rather than fail everyone the same way.
-        summary.aborted = `transport ${deps.transport.name} unusable: ${e.message}`;
+        summary.aborted = `the SMTP server cannot be used (${deps.transport.name}): ${e.message}; stopped, nothing more was sent`;
         log.error('run.aborted', { reason: summary.aborted, subscriber: sub.id });
         break;
       }
@@ -141,29 +187,46 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
     if (outcome.state === 'sent' || outcome.state === 'would-send') summary.sent++;
     else if (outcome.state === 'skipped') summary.skipped++;
     else summary.failed++;
+    if (outcome.ambiguous) summary.ambiguous.push({ date: opts.date, subscriber: sub.id, reason: outcome.reason });
     const level = outcome.state === 'failed' ? 'error' : 'info';
     log[level](`subscriber.${outcome.state}`, { subscriber: sub.id, reason: outcome.reason, papers: outcome.papers, bytes: outcome.bytes });
-    deps.progress?.(++done, subscribers.length);
+    done++;
+    deps.progress?.(done, subscribers.length);
+    if (outcome.state === 'failed') {
+      breaker.recordFailure(`${sub.id}: ${outcome.reason}`);
+      const tripped = breaker.tripped();
+      if (tripped) {
+        const left = subscribers.length - done;
+        summary.aborted = `${tripped}. Paused: ${left} subscriber(s) not attempted, they go out on the next run`;
+        log.error('run.paused', { reason: summary.aborted, notAttempted: left });
+        break;
+      }
+    }
   }
   log.info('run.done', {
     date: opts.date,
     sent: summary.sent,
     skipped: summary.skipped,
     failed: summary.failed,
+    ambiguous: summary.ambiguous.length,
     invalid: summary.invalid.length,
     dryRun: !!opts.dryRun,
+    aborted: summary.aborted,
   });
   return summary;
+}
+
+/** The ledger already has an outcome for this date that forbids another send. */
+function isSettled(ledger: Ledger, date: string, subscriber: string): boolean {
+  const state = ledger.state(date, subscriber)?.state;
+  return state !== undefined && (FINAL_STATES.has(state) || state === 'sending');
 }
 
 async function handleSubscriber(sub: Subscriber, filed: ReturnType<typeof fileListing>, opts: RunOptions, deps: RunDeps): Promise<Outcome> {
   const { ledger } = deps;
   if (sub.status !== 'active') return { subscriber: sub.id, state: 'skipped', reason: `status is ${sub.status}` };
   const previous = ledger.state(opts.date, sub.id);
-  if (
-    previous &&
-    (previous.state === 'sent' || previous.state === 'sending' || previous.state === 'ambiguous' || previous.state === 'failed-permanent')
-  ) {
+  if (previous && isSettled(ledger, opts.date, sub.id)) {
     return {
       subscriber: sub.id,
       state: 'skipped',
@@ -180,36 +243,90 @@ async function handleSubscriber(sub: Subscriber, filed: ReturnType<typeof fileLi
   const base = { subscriber: sub.id, papers: digest.paperIds.length, bytes: digest.email.htmlBytes };
   if (opts.dryRun) return { ...base, state: 'would-send' };
 
-  // Unsubscribes win: read the file again right before sending.
-  const fresh = await deps.store.get(sub.id).catch(() => undefined);
-  if (!fresh || fresh.status !== 'active') {
-    return { subscriber: sub.id, state: 'skipped', reason: fresh ? `status changed to ${fresh.status}` : 'subscriber file removed' };
-  }
-  const message = buildMessage(digest.email, fresh, opts.date, digest.paperIds, deps.message);
-  ledger.record({
-    date: opts.date,
-    subscriber: sub.id,
-    state: 'sending',
-    messageId: message.meta.messageId,
-    papers: digest.paperIds,
-    email: fresh.email,
-  });
-  try {
-    const result = await deps.transport.send(message);
+  const policy = deps.delivery ?? DEFAULT_POLICY;
+  const sleep = deps.sleep ?? realSleep;
+  let waited = 0;
+  for (let attempt = 1; ; attempt++) {
+    // Unsubscribes win: read the file again right before every attempt.
+    const fresh = await deps.store.get(sub.id).catch(() => undefined);
+    if (!fresh || fresh.status !== 'active') {
+      const reason = fresh ? `status changed to ${fresh.status}` : 'subscriber file removed';
+      ledger.record({ date: opts.date, subscriber: sub.id, state: 'skipped', reason });
+      return { subscriber: sub.id, state: 'skipped', reason };
+    }
+    const message = buildMessage(digest.email, fresh, opts.date, digest.paperIds, deps.message);
+    const messageId = message.meta.messageId;
     ledger.record({
       date: opts.date,
       subscriber: sub.id,
-      state: 'sent',
-      messageId: message.meta.messageId,
+      state: 'sending',
+      messageId,
       papers: digest.paperIds,
-      reason: result.detail,
+      email: fresh.email,
+      attempt,
     });
-    return { ...base, state: 'sent', reason: result.detail };
+    let failure: SendError;
+    try {
+      const result = await deps.transport.send(message);
+      ledger.record({
+        date: opts.date,
+        subscriber: sub.id,
+        state: 'sent',
+        messageId,
+        papers: digest.paperIds,
+        reason: result.detail,
+        attempt,
+      });
+      return { ...base, state: 'sent', reason: result.detail };
+    } catch (e) {
+      failure = e instanceof SendError ? e : new SendError('transient', describeError(e));
+    }
+    const reason = failure.message;
+    if (failure.kind === 'fatal') {
+      // Nothing left the building (refused, auth, TLS): the next run sends it.
+      ledger.record({ date: opts.date, subscriber: sub.id, state: 'failed-transient', messageId, reason, attempt });
+      throw failure;
+    }
+    if (failure.kind === 'permanent') {
+      ledger.record({ date: opts.date, subscriber: sub.id, state: 'failed-permanent', messageId, reason, attempt });
+      await suppressIfBouncing(sub.id, policy, deps);
+      return { ...base, state: 'failed', reason: `failed-permanent: ${reason}` };
+    }
+    if (failure.kind === 'ambiguous') {
+      ledger.record({ date: opts.date, subscriber: sub.id, state: 'ambiguous', messageId, reason, attempt });
+      return { ...base, state: 'failed', reason: `ambiguous (not resent): ${reason}`, ambiguous: true };
+    }
+    const delay = backoffDelay(attempt, policy.retryBaseMs, deps.random);
+    const retry = attempt <= policy.retries && waited + delay <= policy.retryMaxTotalMs && !opts.signal?.aborted;
+    ledger.record({
+      date: opts.date,
+      subscriber: sub.id,
+      state: 'failed-transient',
+      messageId,
+      reason: retry ? `${reason} (retry in ${delay} ms)` : reason,
+      attempt,
+    });
+    if (!retry) return { ...base, state: 'failed', reason: `failed-transient after ${attempt} attempt(s): ${reason}` };
+    deps.log.warn('delivery.retry', { subscriber: sub.id, attempt, waitMs: delay, reason });
+    await sleep(delay, opts.signal);
+    waited += delay;
+    if (opts.signal?.aborted) return { ...base, state: 'failed', reason: `failed-transient, retry abandoned on shutdown: ${reason}` };
+  }
+}
+
+/** Permanent failures on `bounceDays` consecutive digest days → `status: bouncing` until an admin re-enables. */
+async function suppressIfBouncing(id: string, policy: DeliveryPolicy, deps: RunDeps): Promise<void> {
+  const tried = deps.ledger.history(id).filter((e) => e.state !== 'skipped' && e.state !== 'planned' && e.state !== 'missed');
+  const recent = tried.slice(0, policy.bounceDays);
+  if (recent.length < policy.bounceDays || !recent.every((e) => e.state === 'failed-permanent')) return;
+  try {
+    await deps.store.update(id, { status: 'bouncing' });
+    deps.log.warn('subscriber.bouncing', {
+      subscriber: id,
+      days: recent.map((e) => e.date),
+      note: 'suppressed until an admin sets status: active again',
+    });
   } catch (e) {
-    const kind = e instanceof SendError ? e.kind : 'transient';
-    const state = kind === 'permanent' ? 'failed-permanent' : kind === 'ambiguous' ? 'ambiguous' : 'failed-transient';
-    ledger.record({ date: opts.date, subscriber: sub.id, state, messageId: message.meta.messageId, reason: describeError(e) });
-    if (kind === 'fatal') throw e;
-    return { ...base, state: 'failed', reason: `${state}: ${describeError(e)}` };
+    deps.log.error('subscriber.bouncing_failed', { subscriber: id, reason: describeError(e) });
   }
 }

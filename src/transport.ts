@@ -6,6 +6,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import { writeFileAtomic } from './yamlfile.js';
@@ -68,6 +69,15 @@ export function smtpTransport(opts: SmtpOptions): Transport {
     ...(opts.rateLimit ? { rateDelta: 1000, rateLimit: opts.rateLimit } : {}),
   } as SMTPPool.Options & { maxRequeues: number };
   const t = nodemailer.createTransport(pool);
+  // nodemailer reports a connection lost before and after the data phase the same way
+  // ("Connection closed unexpectedly"). The connection pipes the message stream only once the
+  // server said 354 (go ahead), so a lazy stream that notes its first read tells the two apart.
+  const dataStarted = new Map<string, boolean>();
+  t.use('stream', (mail, done) => {
+    const id = String(mail.data.messageId ?? '');
+    if (dataStarted.has(id)) mail.message.processFunc((input: Readable) => readProbe(input, () => dataStarted.set(id, true)));
+    done();
+  });
   const safeName = redactUrl(opts.url);
   return {
     name: safeName,
@@ -80,11 +90,15 @@ export function smtpTransport(opts: SmtpOptions): Transport {
     },
     async send(message) {
       const { meta: _meta, ...mail } = message;
+      const id = String(mail.messageId ?? '');
+      dataStarted.set(id, false);
       try {
         const info = await t.sendMail(mail);
         return { detail: String(info.response ?? 'accepted') };
       } catch (e) {
-        throw classify(e);
+        throw classify(e, { dataStarted: dataStarted.get(id) === true });
+      } finally {
+        dataStarted.delete(id);
       }
     },
     async close() {
@@ -93,12 +107,38 @@ export function smtpTransport(opts: SmtpOptions): Transport {
   };
 }
 
+/** Passes `input` through, calling `onFirstRead` when the consumer first asks for data (and not before). */
+function readProbe(input: Readable, onFirstRead: () => void): Readable {
+  const chunks = input[Symbol.asyncIterator]();
+  return new Readable({
+    async read() {
+      onFirstRead();
+      try {
+        const next = await chunks.next();
+        this.push(next.done ? null : (next.value as Buffer));
+      } catch (e) {
+        this.destroy(e as Error);
+      }
+    },
+    destroy(err, cb) {
+      input.destroy();
+      cb(err);
+    },
+  });
+}
+
 export function redactUrl(url: string): string {
   return url.replace(/\/\/([^@/]*)@/, '//***@');
 }
 
-/** nodemailer error → what it means for this message and this run. */
-export function classify(e: unknown): SendError {
+/**
+ * nodemailer error → what it means for this message and this run. A reply
+ * code is the server's definite answer (4xx: try again, 5xx: this recipient
+ * will not work). Without one it is the connection: refused, auth or TLS
+ * trouble stops the run; a loss after the message data started flowing
+ * (`dataStarted`) may have delivered it; anything else is worth a retry.
+ */
+export function classify(e: unknown, at: { dataStarted?: boolean } = {}): SendError {
   const err = e as { code?: string; responseCode?: number; command?: string; message?: string };
   const msg = err.message ?? String(e);
   if (typeof err.responseCode === 'number') {
@@ -117,8 +157,9 @@ export function classify(e: unknown): SendError {
       return new SendError('fatal', `cannot reach the SMTP server: ${msg}`);
   }
   if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN/.test(msg)) return new SendError('fatal', `cannot reach the SMTP server: ${msg}`);
+  if (/certificate|SSL routines|wrong version number|TLS/i.test(msg)) return new SendError('fatal', `TLS failed: ${msg}`);
   // Lost connection: if the message body was already being streamed, it may have arrived.
-  if (err.command === 'DATA' || err.command === 'MESSAGE' || /after DATA|message data/i.test(msg)) return new SendError('ambiguous', msg);
+  if (at.dataStarted || err.command === 'MESSAGE' || /after DATA|message data/i.test(msg)) return new SendError('ambiguous', msg);
   return new SendError('transient', msg);
 }
 

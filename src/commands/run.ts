@@ -1,10 +1,16 @@
 /** `paperboy run`: one digest run now. */
 import type { Command } from 'commander';
 import { systemClock } from '../clock.js';
-import { getRenderer, loadParts, makeLedger, makeSource, makeTransport } from '../context.js';
+import { deliveryPolicy, getRenderer, loadParts, makeLedger, makeSource, makeTransport } from '../context.js';
 import { assertDate, latestListingDate } from '../dates.js';
+import { isPaperboyError, PaperboyError } from '../errors.js';
+import { RunLock, type HeldLock } from '../lock.js';
 import { run, type RunSummary } from '../pipeline.js';
+import { trapShutdown } from '../shutdown.js';
 import { setup } from './shared.js';
+
+/** Exit status when another run holds the lock (the daemon, or a second `paperboy run`). */
+export const EXIT_LOCKED = 4;
 
 export function registerRun(program: Command): void {
   program
@@ -18,25 +24,51 @@ export function registerRun(program: Command): void {
     .option('--subscriber <id>', 'only this subscriber')
     .option('--dry-run', 'select and render, but send nothing and record nothing')
     .option('--json', 'print the summary as JSON on stdout')
-    .action(async (flags: { date?: string; listing?: string; subscriber?: string; dryRun?: boolean; json?: boolean }, cmd: Command) => {
+    .option('--wait <seconds>', 'if another run holds the lock, wait up to this long for it (default: exit 4 at once)', '0')
+    .action(async (flags: RunFlags, cmd: Command) => {
       const { config, log } = setup(cmd);
       const date = flags.date ? assertDate(flags.date) : latestListingDate(new Date(), config.DIGEST_TZ);
+      const waitSeconds = Number(flags.wait);
+      if (!Number.isFinite(waitSeconds) || waitSeconds < 0)
+        throw new PaperboyError('USAGE', `--wait: "${flags.wait}" is not a number of seconds`);
       const parts = await loadParts(config);
+      // A dry run records nothing, so it needs no lock.
+      let lock: HeldLock | undefined;
+      if (!flags.dryRun) {
+        try {
+          lock = await new RunLock(config.dataDir).acquire({
+            command: `paperboy run --date ${date}`,
+            staleMs: config.LOCK_STALE_SECONDS * 1000,
+            waitMs: waitSeconds * 1000,
+          });
+        } catch (e) {
+          if (!isPaperboyError(e) || e.code !== 'LOCKED') throw e;
+          log.error('run.locked', { reason: e.message });
+          process.stderr.write(`paperboy: ${e.message}\n`);
+          process.exitCode = EXIT_LOCKED;
+          return;
+        }
+      }
+      const stop = new AbortController();
+      lock?.signal.addEventListener('abort', () => stop.abort(lock.signal.reason), { once: true });
+      const untrap = trapShutdown(log, (signal) => stop.abort(signal));
       const transport = makeTransport(config);
       const tty = process.stderr.isTTY && config.LOG_FORMAT === 'text';
       let summary: RunSummary;
       try {
         summary = await run(
-          { date, dryRun: flags.dryRun, only: flags.subscriber },
+          { date, dryRun: flags.dryRun, only: flags.subscriber, signal: stop.signal },
           {
             ...parts,
             source: makeSource(config, flags.listing, log),
             transport,
+            // Read the ledger only once the lock is held: another run may just have written to it.
             ledger: makeLedger(config),
             renderer: await getRenderer(),
             maxEmailBytes: config.MAX_EMAIL_BYTES,
             log,
             clock: systemClock,
+            delivery: deliveryPolicy(config),
             progress: tty
               ? (done, total) => process.stderr.write(`\r  handled ${done}/${total} subscribers${done === total ? '\n' : ''}`)
               : undefined,
@@ -44,12 +76,23 @@ export function registerRun(program: Command): void {
         );
       } finally {
         await transport.close();
+        untrap();
+        await lock?.release();
       }
       if (flags.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
       else process.stdout.write(formatSummary(summary, flags.dryRun ? undefined : transport.name, !!flags.dryRun));
       if (summary.aborted) process.exitCode = 3;
       else if (summary.invalid.length > 0 || summary.failed > 0) process.exitCode = 1;
     });
+}
+
+interface RunFlags {
+  date?: string;
+  listing?: string;
+  subscriber?: string;
+  dryRun?: boolean;
+  json?: boolean;
+  wait: string;
 }
 
 export function formatSummary(s: RunSummary, destination: string | undefined, dryRun: boolean): string {
@@ -64,6 +107,10 @@ export function formatSummary(s: RunSummary, destination: string | undefined, dr
   for (const o of s.outcomes.filter((o) => o.state === 'skipped')) lines.push(`    ${o.subscriber}: ${o.reason}`);
   lines.push(`  failed       ${s.failed}`);
   for (const o of s.outcomes.filter((o) => o.state === 'failed')) lines.push(`    ${o.subscriber}: ${o.reason}`);
+  if (s.ambiguous.length) {
+    lines.push(`  ambiguous    ${s.ambiguous.length} (may have been delivered; not resent — see paperboy status)`);
+    for (const a of s.ambiguous) lines.push(`    ${a.subscriber} (${a.date}): ${a.reason ?? ''}`);
+  }
   if (s.papers === 0) lines.push('  The listing is empty for this date (weekends have none): nothing to send.');
   if (s.aborted) lines.push(`  ABORTED: ${s.aborted}`);
   return lines.join('\n') + '\n';

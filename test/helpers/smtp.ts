@@ -1,7 +1,8 @@
 /**
  * A real SMTP server on 127.0.0.1 for tests (smtp-server), with every
  * received message parsed back (mailparser). `hooks` let a test inject
- * faults: reject a recipient, answer 421 once, drop the connection after DATA.
+ * faults: reject a recipient, answer 421 once, drop the connection after DATA,
+ * answer slowly (`dataDelayMs`) so a test can kill a client mid-run.
  */
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession, type SMTPServerDataStream } from 'smtp-server';
 import { simpleParser, type ParsedMail } from 'mailparser';
@@ -23,10 +24,15 @@ export interface TestSmtp {
 }
 
 export interface SmtpHooks {
-  /** Return an Error with `responseCode` to reject RCPT TO for this address. */
-  onRcpt?: (address: string, session: SMTPServerSession) => Error | undefined;
-  /** Called once the data is read; return an Error (with responseCode) to reject the message, or 'drop' to cut the socket. */
-  onData?: (raw: string, session: SMTPServerSession) => Error | 'drop' | undefined;
+  /** Return an Error with `responseCode` to reject RCPT TO for this address, or 'drop' to cut the socket before the data phase. */
+  onRcpt?: (address: string, session: SMTPServerSession) => Error | 'drop' | undefined;
+  /**
+   * Called once the data is read; return an Error (with responseCode) to reject the message, or 'drop' to cut the socket.
+   * May return a promise: the server holds its answer until it settles.
+   */
+  onData?: (raw: string, session: SMTPServerSession) => Error | 'drop' | undefined | Promise<Error | 'drop' | undefined>;
+  /** Wait this long after reading the data before answering (the message counts as received only once accepted). */
+  dataDelayMs?: number;
   options?: Partial<SMTPServerOptions>;
 }
 
@@ -44,6 +50,10 @@ export async function startSmtp(hooks: SmtpHooks = {}): Promise<TestSmtp> {
     ...hooks.options,
     onRcptTo(address, session, cb) {
       const err = hooks.onRcpt?.(address.address, session);
+      if (err === 'drop') {
+        socketOf(session)?.destroy();
+        return;
+      }
       cb(err ?? undefined);
     },
     onData(stream: SMTPServerDataStream, session, cb) {
@@ -51,10 +61,11 @@ export async function startSmtp(hooks: SmtpHooks = {}): Promise<TestSmtp> {
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', async () => {
         const raw = Buffer.concat(chunks).toString('utf8');
-        const verdict = hooks.onData?.(raw, session);
+        if (hooks.dataDelayMs) await new Promise((r) => setTimeout(r, hooks.dataDelayMs));
+        const verdict = await hooks.onData?.(raw, session);
         if (verdict === 'drop') {
           // Cut the connection after the data was handed over and before the reply: the client cannot know.
-          (session as unknown as { _socket?: { destroy(): void } })._socket?.destroy();
+          socketOf(session)?.destroy();
           return;
         }
         if (verdict) return cb(verdict);
@@ -72,13 +83,22 @@ export async function startSmtp(hooks: SmtpHooks = {}): Promise<TestSmtp> {
       });
     },
   });
+  // smtp-server keeps its live connections in a Set; the session alone does not expose the socket.
+  type Conn = { session?: SMTPServerSession; _socket?: { destroy(): void } };
+  const connections = () => [...((server as unknown as { connections: Set<Conn> }).connections ?? [])];
+  const socketOf = (session: SMTPServerSession) => connections().find((c) => c.session === session)?._socket;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.server.address() as AddressInfo).port;
   return {
     port,
     url: `smtp://127.0.0.1:${port}`,
     received,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Idle pooled clients would otherwise keep the server waiting up to 30 s for them to leave.
+        for (const c of connections()) c._socket?.destroy();
+      }),
     async waitFor(n, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
       while (received.length < n) {

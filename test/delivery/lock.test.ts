@@ -1,0 +1,136 @@
+/**
+ * The run lock: one run at a time within a process and across processes; a
+ * crashed holder's lock is taken over (at once when its pid is gone, else
+ * once its heartbeat is stale).
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RunLock, type HeldLock } from '../../src/lock.js';
+import { BIN, cleanEnv, runCli } from '../helpers/cli.js';
+import { startSmtp, type TestSmtp } from '../helpers/smtp.js';
+import { DATE, LISTING, makeWorld, recipients, type World } from './world.js';
+
+let dir: string | undefined;
+let held: HeldLock[] = [];
+let world: World | undefined;
+let smtp: TestSmtp | undefined;
+afterEach(async () => {
+  for (const h of held) await h.release();
+  held = [];
+  await smtp?.close();
+  await world?.cleanup();
+  if (dir) await rm(dir, { recursive: true, force: true });
+  dir = world = smtp = undefined;
+});
+
+const scratch = async () => (dir = await mkdtemp(path.join(tmpdir(), 'paperboy-lock-')));
+
+/** A pid that certainly belongs to no process any more. */
+async function deadPid(): Promise<number> {
+  const c = spawn(process.execPath, ['-e', '']);
+  await new Promise((r) => c.on('exit', r));
+  return c.pid!;
+}
+
+/** Lay down a lock as another process would have left it. */
+async function plantLock(dataDir: string, pid: number, ageMs: number) {
+  const lock = new RunLock(dataDir);
+  await mkdir(lock.dir, { recursive: true });
+  const then = new Date(Date.now() - ageMs);
+  await utimes(lock.dir, then, then);
+  const owner = { pid, host: hostname(), command: 'paperboy run (planted)', since: then.toISOString(), ino: (await stat(lock.dir)).ino };
+  await writeFile(lock.ownerFile, JSON.stringify(owner));
+  return lock;
+}
+
+describe('RunLock', () => {
+  it('admits one holder at a time in a process, and the next once released', async () => {
+    const d = await scratch();
+    const first = await new RunLock(d).acquire({ command: 'first' });
+    held.push(first);
+    await expect(new RunLock(d).acquire({ command: 'second' })).rejects.toMatchObject({ code: 'LOCKED' });
+    await first.release();
+    const again = await new RunLock(d).acquire({ command: 'again' });
+    held.push(again);
+    expect((await new RunLock(d).readOwner())?.command).toBe('again');
+  });
+
+  it('refuses a fresh lock held by a live process, naming it', async () => {
+    const d = await scratch();
+    await plantLock(d, process.ppid, 0);
+    await expect(new RunLock(d).acquire({ command: 'me', staleMs: 60_000 })).rejects.toThrow(
+      new RegExp(`another run holds the lock: pid ${process.ppid} on .*\\(paperboy run \\(planted\\)\\)`),
+    );
+  });
+
+  it('takes over at once from a holder whose process is gone (kill -9, then restart)', async () => {
+    const d = await scratch();
+    const pid = await deadPid();
+    await plantLock(d, pid, 0);
+    const lock = await new RunLock(d).acquire({ command: 'successor', staleMs: 60_000 });
+    held.push(lock);
+    expect((await new RunLock(d).readOwner())?.pid).toBe(process.pid);
+  });
+
+  it('takes over a stale lock whose holder stopped its heartbeat, even if its pid looks alive', async () => {
+    const d = await scratch();
+    await plantLock(d, process.ppid, 10 * 60_000);
+    const lock = await new RunLock(d).acquire({ command: 'successor', staleMs: 5_000 });
+    held.push(lock);
+    expect((await new RunLock(d).readOwner())?.command).toBe('successor');
+  });
+
+  it('waits for the holder when asked to', async () => {
+    const d = await scratch();
+    const first = await new RunLock(d).acquire({ command: 'first' });
+    setTimeout(() => void first.release(), 300);
+    const second = await new RunLock(d).acquire({ command: 'second', waitMs: 10_000, pollMs: 50 });
+    held.push(second);
+    expect((await new RunLock(d).readOwner())?.command).toBe('second');
+  });
+});
+
+describe('paperboy run while another run holds the lock', () => {
+  it('exits 4 with a clear message; the holder finishes and delivers everyone once', async () => {
+    world = await makeWorld(6);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let arrived!: () => void;
+    const firstArrived = new Promise<void>((r) => (arrived = r));
+    // Hold the first run inside its first message until the second run has been turned away.
+    smtp = await startSmtp({
+      onData: async () => {
+        arrived();
+        await gate;
+        return undefined;
+      },
+    });
+    const holder = spawn(process.execPath, [BIN, 'run', '--listing', LISTING, '--date', DATE], {
+      cwd: world.dir,
+      env: cleanEnv({ SMTP_URL: smtp.url }),
+      stdio: 'ignore',
+    });
+    const holderExit = new Promise<number | null>((r) => holder.on('exit', (code) => r(code)));
+    const killer = setTimeout(() => holder.kill('SIGKILL'), 25_000);
+    await firstArrived;
+    const second = await runCli(['run', '--listing', LISTING, '--date', DATE], { cwd: world.dir, env: world.env({ SMTP_URL: smtp.url }) });
+    release();
+    expect(second.code).toBe(4);
+    expect(second.stderr).toMatch(new RegExp(`another run holds the lock: pid ${holder.pid} .*paperboy run --date ${DATE}`));
+    expect(await holderExit).toBe(0);
+    clearTimeout(killer);
+    expect(recipients(smtp.received)).toHaveLength(6);
+    expect(new Set(recipients(smtp.received)).size).toBe(6);
+
+    // With --wait, a later run waits its turn and finds nothing left to send.
+    const third = await runCli(['run', '--listing', LISTING, '--date', DATE, '--wait', '10'], {
+      cwd: world.dir,
+      env: world.env({ SMTP_URL: smtp.url }),
+    });
+    expect(third.code).toBe(0);
+    expect(recipients(smtp.received)).toHaveLength(6);
+  });
+});
