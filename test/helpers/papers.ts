@@ -19,6 +19,7 @@ export function paper(over: Partial<Paper> & { title: string }): Paper {
 export const catalog: Catalog = {
   version: 1,
   threshold: 2.5,
+  relative: 0,
   topics: [
     { id: 'peft', name: 'PEFT', description: 'LoRA and adapters', keywords: ['LoRA', 'adapter', 'parameter-efficient'], exclude: [] },
     {
