@@ -7,9 +7,12 @@
  *      MJML compiled per subscriber (the naive way);
  *   2. filing and selection: per paper and per subscriber;
  *   3. a whole compose pass (select + render within budget) for many subscribers;
- *   4. email size against Gmail's 102 KB clipping limit on a big day.
+ *   4. email size against Gmail's 102 KB clipping limit on a big day;
+ *   5. delivery: messages to a real SMTP server on loopback with the durable
+ *      ledger (two fsynced records per message) against without it.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Handlebars from 'handlebars';
 import mjml2html from 'mjml';
@@ -20,7 +23,10 @@ import { parseListing } from './listing.js';
 import { analyse, Matcher } from './matcher.js';
 import type { Paper } from './paper.js';
 import { buildView, Renderer } from './render.js';
+import { Ledger } from './ledger.js';
+import { buildMessage } from './message.js';
 import { fileListing, select } from './selection.js';
+import { smtpTransport } from './transport.js';
 import { linkBuilder } from './tokens.js';
 
 const now = () => performance.now();
@@ -178,6 +184,59 @@ async function main() {
     `${heavy.email!.htmlBytes} bytes, ${heavy.email!.fullShown} in full + ${heavy.selection.total - heavy.email!.fullShown} compact, 0 dropped`,
   );
   row('ratio to Gmail limit (heaviest)', `${(heavy.email!.htmlBytes / 102_400).toFixed(2)}`);
+
+  // 5. Delivery to a real SMTP server on loopback (smtp-server is a dev dependency).
+  const { SMTPServer } = await import('smtp-server');
+  let received = 0;
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onData(stream, _session, cb) {
+      stream.on('data', () => {});
+      stream.on('end', () => {
+        received++;
+        cb(null);
+      });
+    },
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.server.address() as { port: number }).port;
+  const transport = smtpTransport({ url: `smtp://127.0.0.1:${port}` });
+  const settings = { from: 'Paperboy <bench@example.org>', links };
+  const messages = profiles.slice(0, 100).flatMap((p) => {
+    const d = composeDigest(p, filed, '2024-10-25', deps);
+    return d.email ? [buildMessage(d.email, p, '2024-10-25', d.paperIds, settings)] : [];
+  });
+  const dir = mkdtempSync(path.join(tmpdir(), 'paperboy-bench-'));
+  const ledger = new Ledger(dir);
+  await transport.send(messages[0]!); // warm the pool
+  const t0 = now();
+  for (const m of messages) await transport.send(m);
+  const bare = (now() - t0) / messages.length;
+  const t1 = now();
+  for (const m of messages) {
+    ledger.record({
+      date: '2024-10-25',
+      subscriber: m.meta.subscriber,
+      state: 'sending',
+      messageId: m.meta.messageId,
+      papers: m.meta.paperIds,
+    });
+    await transport.send(m);
+    ledger.record({ date: '2024-10-25', subscriber: m.meta.subscriber, state: 'sent', messageId: m.meta.messageId });
+  }
+  const durable = (now() - t1) / messages.length;
+  const fsyncOne = time(200, () => ledger.record({ date: '2024-10-26', subscriber: 'x', state: 'planned' }));
+  await transport.close();
+  await new Promise<void>((r) => server.close(() => r()));
+  rmSync(dir, { recursive: true, force: true });
+  console.log(`\nDelivery to a loopback SMTP server (${messages.length} messages, ${received} received)`);
+  row('send one message (pooled SMTP)', fmt(bare));
+  row('send one message + 2 fsynced ledger records', fmt(durable));
+  row('one fsynced ledger record', fmt(fsyncOne));
+  row('ratio durable / bare send', `${(durable / bare).toFixed(2)}×`);
+  row('→ messages per second, durable', `${(1000 / durable).toFixed(0)}`);
 }
 
 await main();
