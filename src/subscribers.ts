@@ -191,8 +191,15 @@ export class SubscriberStore {
     return this.write(id, { ...data, ...patch }, { expectedVersion: expectedVersion ?? version });
   }
 
-  async remove(id: string): Promise<void> {
+  /** Delete a subscriber's file; with `expectedVersion`, refuse if it changed on disk since it was read. */
+  async remove(id: string, expectedVersion?: string): Promise<void> {
     const file = this.fileFor(id);
+    if (expectedVersion !== undefined) {
+      const current = await readYaml(file, 'SUBSCRIBER');
+      if (current.version !== expectedVersion) {
+        throw new PaperboyError('CONFLICT', `${file}: changed on disk since it was loaded; reload and try again`);
+      }
+    }
     try {
       await unlink(file);
     } catch (e) {
