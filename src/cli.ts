@@ -14,6 +14,7 @@ import { Command, Option } from 'commander';
 import { isPaperboyError } from './errors.js';
 import { registerPreview } from './commands/preview.js';
 import { registerRun } from './commands/run.js';
+import { registerServe } from './commands/serve.js';
 import { registerSubscribers } from './commands/subscribers.js';
 import { registerTopics } from './commands/topics.js';
 
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerPreview(program);
   registerTopics(program);
   registerSubscribers(program);
+  registerServe(program);
   return program;
 }
 

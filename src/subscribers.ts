@@ -191,6 +191,22 @@ export class SubscriberStore {
     return this.write(id, { ...data, ...patch }, { expectedVersion: expectedVersion ?? version });
   }
 
+  /**
+   * Set only `status`, keeping every other line of the file, even when some
+   * other field is invalid (an unknown topic after a catalog edit): an
+   * unsubscribe must never be blocked by an unrelated mistake in the file.
+   */
+  async setStatus(id: string, status: Status, expectedVersion?: string): Promise<void> {
+    const file = this.fileFor(id);
+    const current = await readYaml(file, 'SUBSCRIBER');
+    if (expectedVersion !== undefined && current.version !== expectedVersion) {
+      throw new PaperboyError('CONFLICT', `${file}: changed on disk since it was loaded; reload and apply your edit again`);
+    }
+    if (!YAML.isMap(current.doc.contents)) throw new PaperboyError('SUBSCRIBER', `${file}: (top level): must be a mapping`);
+    current.doc.set('status', z.enum(STATUSES).parse(status));
+    await writeFileAtomic(file, current.doc.toString({ lineWidth: 0 }));
+  }
+
   /** Delete a subscriber's file; with `expectedVersion`, refuse if it changed on disk since it was read. */
   async remove(id: string, expectedVersion?: string): Promise<void> {
     const file = this.fileFor(id);
