@@ -116,7 +116,7 @@ export async function saveTopic(
   }
   if (!YAML.isMap(node)) throw new PaperboyError('CATALOG', `${file}: topic "${topic.id}" is not a mapping`);
   for (const key of TOPIC_KEYS) setKeepingComments(doc, node, key, topic[key]);
-  const text = doc.toString({ lineWidth: 0 });
+  const text = doc.toString({ lineWidth: 0, flowCollectionPadding: false });
   // What goes to disk must read back as exactly what was validated.
   const check = parseCatalog(YAML.parse(text), file).topics.find((t) => t.id === topic.id);
   if (JSON.stringify(check) !== JSON.stringify(topic)) {

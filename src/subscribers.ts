@@ -204,7 +204,7 @@ export class SubscriberStore {
     }
     if (!YAML.isMap(current.doc.contents)) throw new PaperboyError('SUBSCRIBER', `${file}: (top level): must be a mapping`);
     current.doc.set('status', z.enum(STATUSES).parse(status));
-    await writeFileAtomic(file, current.doc.toString({ lineWidth: 0 }));
+    await writeFileAtomic(file, current.doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
   }
 
   /** Delete a subscriber's file; with `expectedVersion`, refuse if it changed on disk since it was read. */
@@ -261,5 +261,5 @@ export function renderSubscriberYaml(data: SubscriberData, existing?: YAML.Docum
     }
     doc.set(key, node);
   }
-  return doc.toString({ lineWidth: 0 });
+  return doc.toString({ lineWidth: 0, flowCollectionPadding: false });
 }
