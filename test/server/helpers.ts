@@ -86,8 +86,12 @@ export function rawRequest(
   opts: { method?: string; path: string; headers?: Record<string, string>; body?: string },
 ): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
+    // An empty host means: send no Host header at all.
+    const headers = { ...opts.headers };
+    const setHost = headers.host !== '';
+    if (!setHost) delete headers.host;
     const req = request(
-      { host: '127.0.0.1', port, method: opts.method ?? 'GET', path: opts.path, headers: opts.headers, timeout: 10_000 },
+      { host: '127.0.0.1', port, method: opts.method ?? 'GET', path: opts.path, headers, setHost, timeout: 10_000 },
       (res) => {
         let body = '';
         res.setEncoding('utf8');
