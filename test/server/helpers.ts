@@ -162,3 +162,6 @@ export async function login(t: TestServer, token = ADMIN_TOKEN): Promise<AdminCl
   };
   return client;
 }
+
+/** Markup with whitespace runs squeezed out (so assertions do not depend on how templates are formatted). */
+export const squash = (html: string) => html.replace(/\s+/g, ' ').replace(/ ?> ?/g, '>').replace(/ ?< ?/g, '<');
