@@ -20,6 +20,7 @@ import {
   checkSubscriberForm,
   checkTopicForm,
   field,
+  keepOrder,
   subscriberFormFromBody,
   subscriberFormFromData,
   topicFormFromBody,
@@ -194,6 +195,11 @@ export function registerAdmin(app: Hono<AppEnv>, deps: Deps): void {
     const { catalog, store } = await deps.parts();
     const body = (await c.req.parseBody({ all: true })) as FormBody;
     const form = { ...subscriberFormFromBody(body), id };
+    const previous = await readYaml(store.fileFor(id), 'SUBSCRIBER').then(
+      (r) => (r.data as { topics?: unknown } | null)?.topics,
+      () => undefined,
+    );
+    form.topics = keepOrder(form.topics, Array.isArray(previous) ? previous.map(String) : []);
     const version = field(body, 'version');
     const { data, errors } = checkSubscriberForm(form, catalog, { creating: false });
     if (!data) return subscriberFormPage(c, catalog, { form, errors, creating: false, version }, 422);

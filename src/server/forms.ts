@@ -49,6 +49,21 @@ const lineLabel = (p: PropertyKey[]) => (typeof p[1] === 'number' ? `line ${p[1]
 
 // --- Subscribers ---------------------------------------------------------------
 
+/**
+ * Ticked topics in the order the subscriber already had them (it decides the
+ * order of sections in their email), newly ticked ones after, in form order.
+ */
+export function keepOrder(chosen: string[], previous: readonly string[]): string[] {
+  const rank = (t: string) => {
+    const i = previous.indexOf(t);
+    return i === -1 ? previous.length : i;
+  };
+  return [...new Set(chosen)]
+    .map((t, i) => ({ t, i }))
+    .sort((a, b) => rank(a.t) - rank(b.t) || a.i - b.i)
+    .map(({ t }) => t);
+}
+
 /** The subscriber form's fields as typed (for re-display after an error). */
 export interface SubscriberForm {
   id: string;

@@ -161,6 +161,9 @@ iframe.email.desktop { max-width:1200px; }
 .kv dd { margin:0; overflow-wrap:anywhere; min-width:0; }
 .split { display:grid; grid-template-columns: minmax(0, 1fr); gap:1rem; }
 @media (min-width: 900px) { .split.two { grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); } }
+@media (max-width: 520px) {
+  nav.top .brand { flex-basis:100%; }
+}
 @media (max-width: 700px) {
   .headers th, .headers td { display:block; width:auto; padding:0; }
   .headers td { padding-bottom:.4rem; }

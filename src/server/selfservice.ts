@@ -15,6 +15,7 @@ import { validateSubscriber, type Subscriber, type SubscriberStore } from '../su
 import { tokenSubject, verifyToken, type TokenPurpose } from '../tokens.js';
 import type { LoadedCatalog } from '../catalog.js';
 import type { Deps } from './deps.js';
+import { keepOrder } from './forms.js';
 import { html, layout, notice, type SafeHtml } from './html.js';
 import type { AppEnv } from './app.js';
 
@@ -219,7 +220,10 @@ export function registerSelfService(app: Hono<AppEnv>, deps: Deps): void {
         const raw = body.topics;
         const topics = (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]).filter((t): t is string => typeof t === 'string');
         const known = new Set(who.catalog.topics.map((t) => t.id));
-        const chosen = topics.filter((t) => known.has(t));
+        const chosen = keepOrder(
+          topics.filter((t) => known.has(t)),
+          who.sub.topics,
+        );
         const { id: _i, file: _f, version: _v, ...data } = who.sub;
         try {
           validateSubscriber({ ...data, topics: chosen }, who.sub.file, who.catalog);

@@ -178,7 +178,7 @@ describe('manage page', () => {
     expect(res.status).toBe(303);
     expect(res.headers.get('location')).toMatch(/\?done=saved$/);
     const text = await read('grace');
-    expect(text).toContain('topics: [peft, reasoning]');
+    expect(text).toContain('topics: [reasoning, peft]'); // her order kept, the new one last
     expect(text).toContain('# Grace reads about agents');
     expect(await (await fetch(t.base + res.headers.get('location')!)).text()).toContain('Your topics are saved.');
   });
