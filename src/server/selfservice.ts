@@ -11,7 +11,7 @@
 import type { Context, Hono } from 'hono';
 import { describeError, isPaperboyError } from '../errors.js';
 import { readYaml } from '../yamlfile.js';
-import { validateSubscriber, type Subscriber, type SubscriberStore } from '../subscribers.js';
+import { SubscriberStore, validateSubscriber, type Subscriber } from '../subscribers.js';
 import { tokenSubject, verifyToken, type TokenPurpose } from '../tokens.js';
 import type { LoadedCatalog } from '../catalog.js';
 import type { Deps } from './deps.js';
@@ -31,29 +31,59 @@ interface Identified {
   catalog: LoadedCatalog;
 }
 
-/** The subscriber a token was signed for, or undefined for any token that does not verify. */
+/** A catalog with no topics: every subscriber then reads as "has a problem", which still allows unsubscribing. */
+const NO_CATALOG: LoadedCatalog = { version: 1, threshold: 1, topics: [], version_hash: '', file: '' };
+
+/**
+ * The subscriber a token was signed for, or undefined for any token that does
+ * not verify. Throws only for trouble on the server's side (an unreadable
+ * folder), which the routes answer with 503.
+ */
 async function identify(deps: Deps, purpose: TokenPurpose, token: string): Promise<Identified | undefined> {
   if (token.length > MAX_TOKEN) return undefined;
   const id = tokenSubject(token, purpose);
   if (!id) return undefined;
-  const { store, catalog } = await deps.parts();
+  // A broken topics.yaml must not stop anyone from unsubscribing.
+  const { store, catalog } = await deps.parts().catch((e: unknown) => {
+    deps.log.error('selfservice.catalog_unusable', { error: describeError(e) });
+    return { catalog: NO_CATALOG, store: new SubscriberStore(deps.config.subscribersDir, NO_CATALOG) };
+  });
   try {
     const sub = await store.get(id);
     return verifyToken(deps.secret, purpose, token, sub.email)
       ? { id, email: sub.email, version: sub.version, sub, store, catalog }
       : undefined;
   } catch (e) {
-    if (!isPaperboyError(e) || e.code !== 'SUBSCRIBER') return undefined;
-    // The file exists but has a problem: the token can still be checked against the address in it.
-    try {
-      const read = await readYaml(store.fileFor(id), 'SUBSCRIBER');
-      const email = (read.data as { email?: unknown } | null)?.email;
-      if (typeof email !== 'string' || !verifyToken(deps.secret, purpose, token, email.trim())) return undefined;
-      return { id, email: email.trim(), version: read.version, store, catalog };
-    } catch {
-      return undefined;
-    }
+    if (isPaperboyError(e) && e.code === 'NOT_FOUND') return undefined;
+    if (!isPaperboyError(e) || e.code !== 'SUBSCRIBER') throw e;
   }
+  // The file exists but has a problem: the token can still be checked against the address in it.
+  let read;
+  try {
+    read = await readYaml(store.fileFor(id), 'SUBSCRIBER');
+  } catch (e) {
+    if (isPaperboyError(e) && (e.code === 'NOT_FOUND' || e.code === 'SUBSCRIBER')) return undefined;
+    throw e;
+  }
+  const email = (read.data as { email?: unknown } | null)?.email;
+  if (typeof email !== 'string' || !verifyToken(deps.secret, purpose, token, email.trim())) return undefined;
+  return { id, email: email.trim(), version: read.version, store, catalog };
+}
+
+/** `identify`, with trouble on the server's side answered as "try again" (never a 500). */
+async function withSubscriber(
+  c: Context,
+  deps: Deps,
+  purpose: TokenPurpose,
+  then: (who: Identified) => Promise<Response> | Response,
+): Promise<Response> {
+  let who: Identified | undefined;
+  try {
+    who = await identify(deps, purpose, c.req.param('token') ?? '');
+  } catch (e) {
+    return failedPage(c, deps, e);
+  }
+  return who ? then(who) : invalidLinkPage(c);
 }
 
 /** One write at a time per subscriber within this process; a change made elsewhere meanwhile is retried. */
@@ -140,119 +170,116 @@ export function registerSelfService(app: Hono<AppEnv>, deps: Deps): void {
     ),
   );
 
-  app.post('/unsubscribe/:token', async (c) => {
-    const who = await identify(deps, 'unsubscribe', c.req.param('token'));
-    if (!who) return invalidLinkPage(c);
-    try {
-      await unsubscribe(deps, who);
-    } catch (e) {
-      return failedPage(c, deps, e);
-    }
-    const manage = new URL(deps.links.manageUrl(who.id, who.email)).pathname;
-    return page(
-      c,
-      'Unsubscribed',
-      html`<h1 id="done">You are unsubscribed</h1>
-        <p>No more digests will be sent to ${maskEmail(who.email)}.</p>
-        <p class="muted small">Unsubscribed by mistake? <a href="${manage}">Manage your subscription</a> to subscribe again.</p>`,
-    );
-  });
-
-  app.get('/u/:token', async (c) => {
-    const who = await identify(deps, 'manage', c.req.param('token'));
-    if (!who) return invalidLinkPage(c);
-    const done = c.req.query('done');
-    const messages: Record<string, string> = {
-      saved: 'Your topics are saved.',
-      paused: 'Your digest is paused. Resume it here whenever you like.',
-      active: 'Your digest is on.',
-      unsubscribed: 'You are unsubscribed. No more digests will be sent.',
-    };
-    return managePage(c, deps, who, done && messages[done] ? notice('ok', messages[done]) : '');
-  });
-
-  app.post('/u/:token', async (c) => {
-    const token = c.req.param('token');
-    const who = await identify(deps, 'manage', token);
-    if (!who) return invalidLinkPage(c);
-    const body = await c.req.parseBody({ all: true });
-    const action = typeof body.action === 'string' ? body.action : '';
-    const version = typeof body.version === 'string' ? body.version : '';
-    const back = (done: string) => c.redirect(`/u/${token}?done=${done}`, 303);
-    if (version !== who.version) {
-      return managePage(
-        c,
-        deps,
-        who,
-        notice(
-          'error',
-          'Your subscription changed since this page was opened (perhaps in another tab). Nothing was saved; here is how it stands now.',
-        ),
-        409,
-      );
-    }
-    try {
-      if (action === 'unsubscribe') {
+  app.post('/unsubscribe/:token', (c) =>
+    withSubscriber(c, deps, 'unsubscribe', async (who) => {
+      try {
         await unsubscribe(deps, who);
-        return back('unsubscribed');
+      } catch (e) {
+        return failedPage(c, deps, e);
       }
-      if (!who.sub) {
+      const manage = new URL(deps.links.manageUrl(who.id, who.email)).pathname;
+      return page(
+        c,
+        'Unsubscribed',
+        html`<h1 id="done">You are unsubscribed</h1>
+          <p>No more digests will be sent to ${maskEmail(who.email)}.</p>
+          <p class="muted small">Unsubscribed by mistake? <a href="${manage}">Manage your subscription</a> to subscribe again.</p>`,
+      );
+    }),
+  );
+
+  app.get('/u/:token', (c) =>
+    withSubscriber(c, deps, 'manage', (who) => {
+      const done = c.req.query('done');
+      const messages: Record<string, string> = {
+        saved: 'Your topics are saved.',
+        paused: 'Your digest is paused. Resume it here whenever you like.',
+        active: 'Your digest is on.',
+        unsubscribed: 'You are unsubscribed. No more digests will be sent.',
+      };
+      return managePage(c, who, done && messages[done] ? notice('ok', messages[done]) : '');
+    }),
+  );
+
+  app.post('/u/:token', (c) =>
+    withSubscriber(c, deps, 'manage', async (who) => {
+      const token = c.req.param('token');
+      const body = await c.req.parseBody({ all: true });
+      const action = typeof body.action === 'string' ? body.action : '';
+      const version = typeof body.version === 'string' ? body.version : '';
+      const back = (done: string) => c.redirect(`/u/${token}?done=${done}`, 303);
+      if (version !== who.version) {
         return managePage(
           c,
-          deps,
           who,
           notice(
             'error',
-            'Your subscription needs attention from the list owner before it can be changed here. You can still unsubscribe.',
+            'Your subscription changed since this page was opened (perhaps in another tab). Nothing was saved; here is how it stands now.',
           ),
           409,
         );
       }
-      if (action === 'pause' || action === 'resume') {
-        if (who.sub.status === 'bouncing')
-          return managePage(c, deps, who, notice('error', 'Mail to this address bounced; ask the list owner to turn it back on.'), 409);
-        const status = action === 'pause' ? 'paused' : 'active';
-        await serialised(who.id, () => who.store.update(who.id, { status }, version));
-        deps.log.info('selfservice.status', { subscriber: who.id, status });
-        return back(status);
-      }
-      if (action === 'topics') {
-        const raw = body.topics;
-        const topics = (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]).filter((t): t is string => typeof t === 'string');
-        const known = new Set(who.catalog.topics.map((t) => t.id));
-        const chosen = keepOrder(
-          topics.filter((t) => known.has(t)),
-          who.sub.topics,
-        );
-        const { id: _i, file: _f, version: _v, ...data } = who.sub;
-        try {
-          validateSubscriber({ ...data, topics: chosen }, who.sub.file, who.catalog);
-        } catch {
-          return managePage(c, deps, who, notice('error', 'Choose at least one topic, or unsubscribe below.'), 400, chosen);
+      try {
+        if (action === 'unsubscribe') {
+          await unsubscribe(deps, who);
+          return back('unsubscribed');
         }
-        await serialised(who.id, () => who.store.update(who.id, { topics: chosen }, version));
-        deps.log.info('selfservice.topics', { subscriber: who.id, topics: chosen.length });
-        return back('saved');
+        if (!who.sub) {
+          return managePage(
+            c,
+            who,
+            notice(
+              'error',
+              'Your subscription needs attention from the list owner before it can be changed here. You can still unsubscribe.',
+            ),
+            409,
+          );
+        }
+        if (action === 'pause' || action === 'resume') {
+          if (who.sub.status === 'bouncing')
+            return managePage(c, who, notice('error', 'Mail to this address bounced; ask the list owner to turn it back on.'), 409);
+          const status = action === 'pause' ? 'paused' : 'active';
+          await serialised(who.id, () => who.store.update(who.id, { status }, version));
+          deps.log.info('selfservice.status', { subscriber: who.id, status });
+          return back(status);
+        }
+        if (action === 'topics') {
+          const raw = body.topics;
+          const topics = (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]).filter((t): t is string => typeof t === 'string');
+          const known = new Set(who.catalog.topics.map((t) => t.id));
+          const chosen = keepOrder(
+            topics.filter((t) => known.has(t)),
+            who.sub.topics,
+          );
+          const { id: _i, file: _f, version: _v, ...data } = who.sub;
+          try {
+            validateSubscriber({ ...data, topics: chosen }, who.sub.file, who.catalog);
+          } catch {
+            return managePage(c, who, notice('error', 'Choose at least one topic, or unsubscribe below.'), 400, chosen);
+          }
+          await serialised(who.id, () => who.store.update(who.id, { topics: chosen }, version));
+          deps.log.info('selfservice.topics', { subscriber: who.id, topics: chosen.length });
+          return back('saved');
+        }
+        return managePage(c, who, notice('error', 'Choose one of the buttons below.'), 400);
+      } catch (e) {
+        if (isPaperboyError(e) && e.code === 'CONFLICT') {
+          const fresh = await identify(deps, 'manage', token).catch(() => undefined);
+          if (!fresh) return failedPage(c, deps, e);
+          return managePage(
+            c,
+            fresh,
+            notice('error', 'Your subscription changed meanwhile. Nothing was saved; here is how it stands now.'),
+            409,
+          );
+        }
+        return failedPage(c, deps, e);
       }
-      return managePage(c, deps, who, notice('error', 'Choose one of the buttons below.'), 400);
-    } catch (e) {
-      if (isPaperboyError(e) && e.code === 'CONFLICT') {
-        const fresh = await identify(deps, 'manage', token);
-        if (!fresh) return invalidLinkPage(c);
-        return managePage(
-          c,
-          deps,
-          fresh,
-          notice('error', 'Your subscription changed meanwhile. Nothing was saved; here is how it stands now.'),
-          409,
-        );
-      }
-      return failedPage(c, deps, e);
-    }
-  });
+    }),
+  );
 }
 
-function managePage(c: Context, deps: Deps, who: Identified, message: SafeHtml | string, status: 200 | 400 | 409 = 200, chosen?: string[]) {
+function managePage(c: Context, who: Identified, message: SafeHtml | string, status: 200 | 400 | 409 = 200, chosen?: string[]) {
   const sub = who.sub;
   const token = c.req.param('token') ?? '';
   const action = `/u/${token}`;
@@ -309,6 +336,5 @@ function managePage(c: Context, deps: Deps, who: Identified, message: SafeHtml |
       }
     </div>
   `;
-  void deps;
   return c.html(layout({ title: 'Your digest' }, html`<div class="card">${body}</div>`), status);
 }

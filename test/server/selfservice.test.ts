@@ -236,3 +236,25 @@ describe('manage page', () => {
     expect((await fetch(`${t.base}/u/${token}`)).status).toBe(404);
   });
 });
+
+describe('when topics.yaml is broken', () => {
+  it('one-click unsubscribe still works', async () => {
+    const catalog = path.join(t.subscribers, 'topics.yaml');
+    const good = await readFile(catalog, 'utf8');
+    await writeFile(file('edsger'), 'email: edsger@example.org\ntopics: [code]\n');
+    await writeFile(catalog, 'topics: [unclosed\n');
+    try {
+      const manage = await fetch(t.local(t.links.manageUrl('edsger', 'edsger@example.org')));
+      expect(manage.status).toBe(200);
+      expect(await manage.text()).toContain('>Unsubscribe</button>');
+      const res = await fetch(t.local(t.links.unsubscribeUrl('edsger', 'edsger@example.org')), {
+        method: 'POST',
+        body: new URLSearchParams({ 'List-Unsubscribe': 'One-Click' }),
+      });
+      expect(res.status).toBe(200);
+      expect(await read('edsger')).toBe('email: edsger@example.org\ntopics: [code]\nstatus: unsubscribed\n');
+    } finally {
+      await writeFile(catalog, good);
+    }
+  });
+});
