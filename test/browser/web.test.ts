@@ -6,7 +6,7 @@
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { loadCatalog } from '../../src/catalog.js';
@@ -34,14 +34,14 @@ async function newContext(width: number, height = 900): Promise<BrowserContext> 
   return ctx;
 }
 
-async function loggedIn(width: number): Promise<BrowserContext> {
+/** A page of a fresh browser context, logged in as admin (one page per context: opening and closing several can stall). */
+async function loggedIn(width: number): Promise<Page> {
   const ctx = await newContext(width);
   const page = await ctx.newPage();
   await page.goto(`${PUBLIC_URL}/admin`);
   await page.fill('#token', ADMIN_TOKEN);
   await Promise.all([page.waitForURL(`${PUBLIC_URL}/admin`), page.click('#login')]);
-  await page.close();
-  return ctx;
+  return page;
 }
 
 const subscriberFile = (id: string) => readFile(path.join(t.subscribers, `${id}.yaml`), 'utf8');
@@ -75,9 +75,7 @@ afterAll(async () => {
 describe('in a browser', () => {
   it('an admin logs in, ticks a topic and saves: the YAML file has it', { timeout: 60_000 }, async () => {
     expect(YAML.parse(await subscriberFile('grace')).topics).not.toContain('peft');
-    const ctx = await loggedIn(1200);
-    const page = await ctx.newPage();
-    await page.goto(`${PUBLIC_URL}/admin`);
+    const page = await loggedIn(1200);
     await page.click('tr[data-id="grace"] a:has-text("Edit")');
     await page.waitForURL(`${PUBLIC_URL}/admin/subscribers/grace`);
     const box = page.locator('input[name="topics"][value="peft"]');
@@ -128,8 +126,7 @@ describe('in a browser', () => {
 
   for (const width of [375, 1200]) {
     it(`the preview renders a digest at ${width} px without horizontal scrolling`, { timeout: 60_000 }, async () => {
-      const ctx = await loggedIn(width);
-      const page = await ctx.newPage();
+      const page = await loggedIn(width);
       const mode = width < 600 ? 'mobile' : 'desktop';
       await page.goto(`${PUBLIC_URL}/preview?subscriber=alan&width=${mode}`);
       await expectText(page.locator('#subject'), '2024');
