@@ -4,8 +4,9 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
+import YAML from 'yaml';
 import { PaperboyError } from './errors.js';
-import { formatIssues, readYaml } from './yamlfile.js';
+import { formatIssues, readYaml, writeFileAtomic } from './yamlfile.js';
 
 export const TOPIC_ID = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 
@@ -81,7 +82,7 @@ export function parseCatalog(data: unknown, file: string): Catalog {
   return parsed.data;
 }
 
-export async function loadCatalog(subscribersDir: string): Promise<Catalog & { version_hash: string; file: string }> {
+export async function loadCatalog(subscribersDir: string): Promise<LoadedCatalog> {
   const file = catalogPath(subscribersDir);
   const read = await readYaml(file, 'CATALOG').catch((e: unknown) => {
     if (e instanceof PaperboyError && e.code === 'NOT_FOUND') {
@@ -96,3 +97,84 @@ export async function loadCatalog(subscribersDir: string): Promise<Catalog & { v
 }
 
 export const topicById = (catalog: Catalog) => new Map(catalog.topics.map((t) => [t.id, t]));
+
+export type LoadedCatalog = Catalog & { version_hash: string; file: string };
+
+const TOPIC_KEYS = ['id', 'name', 'description', 'keywords', 'exclude', 'threshold', 'relative'] as const;
+
+/**
+ * Add or change one topic in topics.yaml: validated with the same schemas as
+ * loading (the whole catalog, so a duplicate id is caught), edited in place
+ * so the file's comments survive, written atomically. With `expectedVersion`
+ * (the `version_hash` the editor loaded), refuse if the file changed on disk
+ * since; with `create`, refuse if the id exists; without it, refuse if it does not.
+ */
+export async function saveTopic(
+  subscribersDir: string,
+  input: unknown,
+  opts: { expectedVersion?: string; create?: boolean } = {},
+): Promise<LoadedCatalog> {
+  const file = catalogPath(subscribersDir);
+  const read = await readYaml(file, 'CATALOG');
+  if (opts.expectedVersion !== undefined && read.version !== opts.expectedVersion) {
+    throw new PaperboyError('CONFLICT', `${file}: changed on disk since it was loaded; reload and apply your edit again`);
+  }
+  const parsed = topicSchema.safeParse(input);
+  if (!parsed.success) throw new PaperboyError('CATALOG', formatIssues(file, parsed.error.issues).join('\n'));
+  const topic = parsed.data;
+  const current = parseCatalog(read.data, file);
+  const at = current.topics.findIndex((t) => t.id === topic.id);
+  if (opts.create && at >= 0) throw new PaperboyError('CONFLICT', `${file}: topic "${topic.id}" already exists`);
+  if (!opts.create && at < 0) throw new PaperboyError('NOT_FOUND', `${file}: no topic "${topic.id}"`);
+  const topics = at >= 0 ? current.topics.map((t, i) => (i === at ? topic : t)) : [...current.topics, topic];
+  parseCatalog({ ...(read.data as object), topics }, file);
+
+  const doc = read.doc;
+  const seq = doc.get('topics', true);
+  if (!YAML.isSeq(seq)) throw new PaperboyError('CATALOG', `${file}: topics: must be a list`);
+  let node = seq.items.find((item) => YAML.isMap(item) && item.get('id') === topic.id);
+  if (!node) {
+    node = doc.createNode({});
+    seq.items.push(node);
+  }
+  if (!YAML.isMap(node)) throw new PaperboyError('CATALOG', `${file}: topic "${topic.id}" is not a mapping`);
+  for (const key of TOPIC_KEYS) setKeepingComments(doc, node, key, topic[key]);
+  const text = doc.toString({ lineWidth: 0, flowCollectionPadding: false });
+  // What goes to disk must read back as exactly what was validated.
+  const check = parseCatalog(YAML.parse(text), file).topics.find((t) => t.id === topic.id);
+  if (JSON.stringify(check) !== JSON.stringify(topic)) {
+    throw new PaperboyError('CATALOG', `${file}: topic "${topic.id}" would not read back as saved; file left unchanged`);
+  }
+  await writeFileAtomic(file, text);
+  return loadCatalog(subscribersDir);
+}
+
+function setKeepingComments(doc: YAML.Document, map: YAML.YAMLMap, key: string, value: unknown): void {
+  const old = map.get(key, true);
+  const empty = value === undefined || value === '' || (Array.isArray(value) && value.length === 0);
+  if (value === undefined || (empty && old === undefined)) {
+    if (value === undefined) map.delete(key);
+    return;
+  }
+  const node = doc.createNode(value);
+  if (YAML.isSeq(node)) {
+    for (const item of node.items) if (YAML.isMap(item)) item.flow = true; // { term: low-rank, weight: 0.5 }
+    const oldItems = YAML.isSeq(old) ? old.items : [];
+    node.flow = YAML.isSeq(old) ? !!old.flow : node.items.length <= 4 && JSON.stringify(value).length < 60;
+    // A kept term keeps the comment written next to it.
+    node.items.forEach((item) => {
+      const twin = oldItems.find(
+        (o) => YAML.isNode(o) && YAML.isNode(item) && JSON.stringify(o.toJSON()) === JSON.stringify(item.toJSON()),
+      );
+      if (YAML.isNode(twin) && YAML.isNode(item)) {
+        item.comment = twin.comment;
+        item.commentBefore = twin.commentBefore;
+      }
+    });
+  }
+  if (YAML.isNode(old) && YAML.isNode(node)) {
+    node.comment = old.comment;
+    node.commentBefore = old.commentBefore;
+  }
+  map.set(key, node);
+}

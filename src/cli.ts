@@ -8,7 +8,8 @@
  *   paperboy run [--date D] [--listing FILE] [--subscribers DIR] [--dry-run]
  *   paperboy preview (--subscriber ID | --topics a,b) [--format html|text|json|eml] [--out FILE]
  *   paperboy topics
- *   paperboy subscribers validate
+ *   paperboy subscribers validate|list|add|remove|pause|resume|set-topics
+ *   paperboy serve [--port N]
  *   paperboy schedule [--listing FILE] [--once]
  *   paperboy status [--date D] [--json]
  */
@@ -18,6 +19,7 @@ import { registerPreview } from './commands/preview.js';
 import { registerRun } from './commands/run.js';
 import { registerSchedule } from './commands/schedule.js';
 import { registerStatus } from './commands/status.js';
+import { registerServe } from './commands/serve.js';
 import { registerSubscribers } from './commands/subscribers.js';
 import { registerTopics } from './commands/topics.js';
 
@@ -35,6 +37,7 @@ export function buildProgram(): Command {
   registerSubscribers(program);
   registerSchedule(program);
   registerStatus(program);
+  registerServe(program);
   return program;
 }
 

@@ -104,6 +104,25 @@ export const envSchema = z.object({
   LOG_FORMAT: z.enum(['text', 'json']).default('text'),
   /** Minimum log level: debug, info, warn or error. */
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  // --- Web app (paperboy serve)
+  /** Unlocks /admin and the per-subscriber preview; unset keeps them locked (nobody can log in). At least 16 characters. */
+  ADMIN_TOKEN: optionalString.refine(
+    (s) => s === undefined || s.length >= 16,
+    'must be at least 16 characters (try: openssl rand -hex 24)',
+  ),
+  /** Port `paperboy serve` listens on (`--port` wins); 8787 matches the default PUBLIC_URL. */
+  PORT: int(0, 65535).default(8787),
+  /** Address to bind. 127.0.0.1 keeps the app off the network; put a TLS reverse proxy in front for PUBLIC_URL. */
+  HOST: z.string().trim().min(1).default('127.0.0.1'),
+  /** Optional folder of saved listing JSON files the preview and topic editor may open (besides the bundled samples). */
+  LISTINGS_DIR: optionalString,
+  /** Requests per minute per client address on the self-service links and the admin login, so tokens cannot be guessed. */
+  RATE_LIMIT_PER_MINUTE: int(1, 10_000).default(30),
+  /** "true" behind a reverse proxy: take the client address from the last X-Forwarded-For hop instead of the socket. */
+  TRUST_PROXY: z
+    .enum(['true', 'false', '1', '0', ''])
+    .default('false')
+    .transform((s) => s === 'true' || s === '1'),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -39,12 +39,28 @@ export async function loadParts(config: Config): Promise<Parts> {
   };
 }
 
-let rendererPromise: Promise<Renderer> | undefined;
-/** Templates compile once per process. */
-export function getRenderer(dir = TEMPLATES_DIR): Promise<Renderer> {
-  if (dir !== TEMPLATES_DIR) return Renderer.create(dir);
-  rendererPromise ??= Renderer.create(dir);
-  return rendererPromise;
+const renderers = new Map<string, Promise<Renderer>>();
+/**
+ * Templates compile once per process. Other folders compile on every call
+ * unless `cache` is set (the web preview caches them and refreshes on change).
+ * A failed compile is not cached, so fixing the template is enough.
+ */
+export function getRenderer(dir = TEMPLATES_DIR, opts: { cache?: boolean } = {}): Promise<Renderer> {
+  if (!(opts.cache ?? dir === TEMPLATES_DIR)) return Renderer.create(dir);
+  let p = renderers.get(dir);
+  if (!p) {
+    p = Renderer.create(dir);
+    renderers.set(dir, p);
+    p.catch(() => {
+      if (renderers.get(dir) === p) renderers.delete(dir);
+    });
+  }
+  return p;
+}
+
+/** Forget the compiled templates of `dir`: the next getRenderer compiles them afresh (live preview). */
+export function refreshRenderer(dir = TEMPLATES_DIR): void {
+  renderers.delete(dir);
 }
 
 export function makeSource(config: Config, listingFile: string | undefined, log: Logger): Source {

@@ -191,8 +191,31 @@ export class SubscriberStore {
     return this.write(id, { ...data, ...patch }, { expectedVersion: expectedVersion ?? version });
   }
 
-  async remove(id: string): Promise<void> {
+  /**
+   * Set only `status`, keeping every other line of the file, even when some
+   * other field is invalid (an unknown topic after a catalog edit): an
+   * unsubscribe must never be blocked by an unrelated mistake in the file.
+   */
+  async setStatus(id: string, status: Status, expectedVersion?: string): Promise<void> {
     const file = this.fileFor(id);
+    const current = await readYaml(file, 'SUBSCRIBER');
+    if (expectedVersion !== undefined && current.version !== expectedVersion) {
+      throw new PaperboyError('CONFLICT', `${file}: changed on disk since it was loaded; reload and apply your edit again`);
+    }
+    if (!YAML.isMap(current.doc.contents)) throw new PaperboyError('SUBSCRIBER', `${file}: (top level): must be a mapping`);
+    current.doc.set('status', z.enum(STATUSES).parse(status));
+    await writeFileAtomic(file, current.doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
+  }
+
+  /** Delete a subscriber's file; with `expectedVersion`, refuse if it changed on disk since it was read. */
+  async remove(id: string, expectedVersion?: string): Promise<void> {
+    const file = this.fileFor(id);
+    if (expectedVersion !== undefined) {
+      const current = await readYaml(file, 'SUBSCRIBER');
+      if (current.version !== expectedVersion) {
+        throw new PaperboyError('CONFLICT', `${file}: changed on disk since it was loaded; reload and try again`);
+      }
+    }
     try {
       await unlink(file);
     } catch (e) {
@@ -238,5 +261,5 @@ export function renderSubscriberYaml(data: SubscriberData, existing?: YAML.Docum
     }
     doc.set(key, node);
   }
-  return doc.toString({ lineWidth: 0 });
+  return doc.toString({ lineWidth: 0, flowCollectionPadding: false });
 }

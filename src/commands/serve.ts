@@ -1,0 +1,41 @@
+/** `paperboy serve`: the web app (preview, admin, subscriber self-service). */
+import type { Command } from 'commander';
+import { PaperboyError } from '../errors.js';
+import { startServer } from '../server/app.js';
+import { isLoopback } from '../server/security.js';
+import { loadSecret } from '../tokens.js';
+import { setup } from './shared.js';
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run the web app: /preview, /admin and the unsubscribe / manage links (global --subscribers DIR applies)')
+    .option('--port <n>', 'port to listen on (env PORT, default 8787)')
+    .action(async (flags: { port?: string }, cmd: Command) => {
+      const { config, log } = setup(cmd);
+      let port = config.PORT;
+      if (flags.port !== undefined) {
+        port = Number(flags.port);
+        if (!/^\d+$/.test(flags.port) || port > 65535)
+          throw new PaperboyError('USAGE', `--port: "${flags.port}" is not a port number (0-65535)`);
+      }
+      const secret = await loadSecret(config.TOKEN_SECRET, config.dataDir);
+      const server = await startServer({ config, secret, log, port });
+      log.info('serve.listening', { url: server.url, public: config.PUBLIC_URL, subscribers: config.subscribersDir });
+      if (!config.ADMIN_TOKEN)
+        log.warn('serve.admin_locked', { reason: 'ADMIN_TOKEN is not set: /admin stays locked and /preview shows topic sets only' });
+      if (!isLoopback(config.HOST) && !config.PUBLIC_URL.startsWith('https://')) {
+        log.warn('serve.plain_http', {
+          reason: `listening on ${config.HOST} while PUBLIC_URL is not https: put a TLS reverse proxy in front`,
+        });
+      }
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          log.info('serve.stopping', { signal });
+          void server.close().then(resolve);
+        };
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('SIGTERM', () => stop('SIGTERM'));
+      });
+    });
+}
