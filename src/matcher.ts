@@ -69,6 +69,8 @@ interface Hit {
 
 export class Matcher {
   private readonly index = new Map<string, Entry[]>();
+  /** Word-part terms ("*bench"): few, so each word is simply checked against all of them. */
+  private readonly affixes: Array<{ entry: Entry; kind: 'suffix' | 'prefix'; text: string }> = [];
   private readonly weights: number[][];
   private readonly labels: string[][];
 
@@ -83,13 +85,15 @@ export class Matcher {
       const canonical = new Map<string, number>();
       g.terms.forEach((t, ti) => {
         const pattern = compileTerm(typeof t === 'string' ? t : t.term);
-        const key = pattern
-          ? (pattern.acronym ? '=' : '') +
-            pattern.variants
-              .map((v) => v.join(' '))
-              .sort()
-              .join('|')
-          : '';
+        const key = pattern?.affix
+          ? `*${pattern.affix.kind}:${pattern.affix.text}`
+          : pattern
+            ? (pattern.acronym ? '=' : '') +
+              pattern.variants
+                .map((v) => v.join(' '))
+                .sort()
+                .join('|')
+            : '';
         const joined = pattern?.variants.find((v) => v.length === 1)?.[0];
         const first = canonical.get(key) ?? (joined !== undefined ? canonical.get(`1:${joined}`) : undefined);
         if (first !== undefined) return;
@@ -116,6 +120,10 @@ export class Matcher {
   private add(term: string, group: number, index: number, exclusion: boolean) {
     const pattern = compileTerm(term);
     if (!pattern) return;
+    if (pattern.affix) {
+      this.affixes.push({ entry: { group, term: index, keys: [], exclusion }, ...pattern.affix });
+      return;
+    }
     for (const keys of pattern.variants) {
       const key = pattern.acronym ? `=${keys[0]}` : keys[0]!;
       const list = this.index.get(key) ?? [];
@@ -188,6 +196,10 @@ export class Matcher {
     };
     for (let i = 0; i < tokens.length; i++) {
       const tok = tokens[i]!;
+      for (const a of this.affixes) {
+        const hit = a.kind === 'suffix' ? tok.raw.endsWith(a.text) : tok.raw.startsWith(a.text);
+        if (hit && tok.raw.length > a.text.length) record(a.entry, i);
+      }
       // Acronyms: the whole token, or the token less a plural "s" (VLMs).
       for (const e of this.index.get(`=${tok.raw}`) ?? []) record(e, i);
       if (tok.raw.length > 2 && tok.raw.endsWith('s')) for (const e of this.index.get(`=${tok.raw.slice(0, -1)}`) ?? []) record(e, i);

@@ -78,6 +78,8 @@ export interface TermPattern {
   label: string;
   /** Acronym: one token compared whole, case-insensitively, optional plural s. */
   acronym: boolean;
+  /** A word-part pattern ("*bench" = any word ending in "bench", "agent*" = any word starting so), matched on the raw word. */
+  affix?: { kind: 'suffix' | 'prefix'; text: string };
   /**
    * Key sequences that count as this term: the words as written, plus each
    * adjacent pair written as one word (multi-task learning = multitask learning).
@@ -98,6 +100,12 @@ export function isAcronym(term: string): boolean {
 
 export function compileTerm(term: string): TermPattern | undefined {
   const label = term.trim();
+  // Names built on a common part, like benchmark names (ToolBench, reWordBench): "*bench".
+  const affix = /^\*([\p{L}\p{N}]{3,})$/u.exec(label) ?? /^([\p{L}\p{N}]{3,})\*$/u.exec(label);
+  if (affix) {
+    const kind = label.startsWith('*') ? 'suffix' : 'prefix';
+    return { label, acronym: false, affix: { kind, text: affix[1]!.toLowerCase() }, variants: [] };
+  }
   if (isAcronym(label)) return { label, acronym: true, variants: [[label.toLowerCase()]] };
   const words = label.toLowerCase().match(WORD) ?? [];
   if (words.length === 0) return undefined;

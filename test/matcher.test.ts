@@ -136,3 +136,13 @@ describe('negative terms and the relative floor', () => {
     expect(new Matcher(groups).match(d).map((m) => m.topic)).toEqual(['gen', 'bench']);
   });
 });
+
+describe('word-part terms', () => {
+  it('match benchmark-style names by suffix or prefix, never the bare part', () => {
+    expect(hits(['*bench'], 'ToolBench: evaluating tool use')).toHaveLength(1);
+    expect(hits(['*bench'], 'reWordBench and more')).toHaveLength(1);
+    expect(hits(['*bench'], 'A bench of judges')).toHaveLength(0);
+    expect(hits(['agent*'], 'Agentless repair')).toHaveLength(1);
+    expect(hits(['agent*'], 'An agent')).toHaveLength(0);
+  });
+});
