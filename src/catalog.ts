@@ -6,7 +6,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import YAML from 'yaml';
 import { PaperboyError } from './errors.js';
-import { formatIssues, readYaml, writeFileAtomic } from './yamlfile.js';
+import { formatIssues, readYaml, withFileLock, writeFileAtomic } from './yamlfile.js';
 
 export const TOPIC_ID = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 
@@ -28,7 +28,11 @@ const term = z.union([
 
 export const topicSchema = z
   .object({
-    id: z.string().regex(TOPIC_ID, 'must be lower-case words joined by "-", e.g. "efficient-inference"'),
+    id: z
+      .string()
+      .regex(TOPIC_ID, 'must be lower-case words joined by "-", e.g. "efficient-inference"')
+      // These name the email's own sections (favourite authors, own keywords, top of the day).
+      .refine((id) => !['authors', 'keywords', 'top-of-day'].includes(id), 'is reserved for a built-in section; choose another id'),
     name: z
       .string()
       .trim()
@@ -115,6 +119,15 @@ export async function saveTopic(
   opts: { expectedVersion?: string; create?: boolean } = {},
 ): Promise<LoadedCatalog> {
   const file = catalogPath(subscribersDir);
+  return withFileLock(file, () => saveTopicLocked(file, subscribersDir, input, opts));
+}
+
+async function saveTopicLocked(
+  file: string,
+  subscribersDir: string,
+  input: unknown,
+  opts: { expectedVersion?: string; create?: boolean },
+): Promise<LoadedCatalog> {
   const read = await readYaml(file, 'CATALOG');
   if (opts.expectedVersion !== undefined && read.version !== opts.expectedVersion) {
     throw new PaperboyError('CONFLICT', `${file}: changed on disk since it was loaded; reload and apply your edit again`);

@@ -37,6 +37,14 @@ export const envSchema = z.object({
   MAIL_FROM: z.string().trim().min(3).default('Paperboy <paperboy@localhost>'),
   /** Public base URL of `paperboy serve`, used for unsubscribe and manage links. Use https in production. */
   PUBLIC_URL: httpUrl.default('http://127.0.0.1:8787'),
+  /**
+   * "true" lets `run`/`schedule` send over SMTP with a non-https PUBLIC_URL. Only for a test
+   * server: real mail with http or loopback unsubscribe links breaks one-click unsubscribe.
+   */
+  ALLOW_HTTP_LINKS: z
+    .enum(['true', 'false', '1', '0', ''])
+    .default('false')
+    .transform((s) => s === 'true' || s === '1'),
   /** Optional mailbox that accepts unsubscribe requests, added to List-Unsubscribe as a mailto: link. */
   UNSUBSCRIBE_MAILTO: optionalString.refine(
     (s) => s === undefined || /^[^\s@<>,;]+@[^\s@<>,;]+$/.test(s),

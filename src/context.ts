@@ -4,6 +4,7 @@
  * server build their parts here, so each part is set up one way only.
  */
 import path from 'node:path';
+import { PaperboyError } from './errors.js';
 import { loadCatalog, type Catalog } from './catalog.js';
 import { TEMPLATES_DIR, type Config } from './config.js';
 import type { DeliveryPolicy } from './delivery.js';
@@ -75,6 +76,12 @@ export function makeSource(config: Config, listingFile: string | undefined, log:
 
 export function makeTransport(config: Config): Transport {
   if (!config.SMTP_URL) return outboxTransport(config.outboxDir);
+  if (!config.PUBLIC_URL.startsWith('https://') && !config.ALLOW_HTTP_LINKS) {
+    throw new PaperboyError(
+      'CONFIG',
+      `PUBLIC_URL: ${config.PUBLIC_URL} is not https, and SMTP_URL sends real mail whose unsubscribe links would point there; set PUBLIC_URL to the https address of \`paperboy serve\` (e.g. https://digest.example.org), or ALLOW_HTTP_LINKS=true for a test server`,
+    );
+  }
   return smtpTransport({
     url: config.SMTP_URL,
     rateLimit: config.SMTP_RATE_LIMIT,

@@ -50,7 +50,6 @@ export class Ledger {
     private readonly now: () => Date = () => new Date(),
   ) {
     this.file = path.join(dataDir, 'ledger.jsonl');
-    mkdirSync(dataDir, { recursive: true });
     this.load();
   }
 
@@ -72,9 +71,12 @@ export class Ledger {
         this.damaged.push(i + 1);
       }
     });
-    // A torn last line has no newline; make sure the next append starts on a fresh line.
-    if (text.length > 0 && !text.endsWith('\n')) this.write('\n');
+    // A torn last line has no newline: the next append starts a fresh line. Done at the first
+    // append, not here, so readers (`status`, the admin page) never write.
+    this.torn = text.length > 0 && !text.endsWith('\n');
   }
+
+  private torn = false;
 
   private index(ev: LedgerEvent) {
     this.events.push(ev);
@@ -87,6 +89,11 @@ export class Ledger {
   }
 
   private write(text: string) {
+    if (this.torn) {
+      text = '\n' + text;
+      this.torn = false;
+    }
+    mkdirSync(path.dirname(this.file), { recursive: true });
     const fd = openSync(this.file, 'a', 0o644);
     try {
       writeSync(fd, text);

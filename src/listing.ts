@@ -65,7 +65,8 @@ export function parseListing(payload: unknown, origin: string): ParsedListing {
   return { papers: [...byId.values()], warnings };
 }
 
-function listingItems(payload: unknown, origin: string): unknown[] {
+/** The items of a listing payload (an array, or an object wrapping one), or PaperboyError('LISTING'). */
+export function listingItems(payload: unknown, origin: string): unknown[] {
   if (Array.isArray(payload)) return payload;
   // Some mirrors wrap the array; accept the obvious wrappers, nothing else.
   if (payload && typeof payload === 'object') {

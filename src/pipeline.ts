@@ -254,14 +254,23 @@ async function handleSubscriber(sub: Subscriber, filed: ReturnType<typeof fileLi
       ledger.record({ date: opts.date, subscriber: sub.id, state: 'skipped', reason });
       return { subscriber: sub.id, state: 'skipped', reason };
     }
-    const message = buildMessage(digest.email, fresh, opts.date, digest.paperIds, deps.message);
+    // The links in the body are signed for the address; if it changed since selection, compose again.
+    const current =
+      fresh.email === sub.email ? digest : composeDigest(fresh, filed, opts.date, deps, ledger.papersSentBefore(sub.id, opts.date));
+    const message = buildMessage(
+      current.email ?? digest.email,
+      fresh,
+      opts.date,
+      current.email ? current.paperIds : digest.paperIds,
+      deps.message,
+    );
     const messageId = message.meta.messageId;
     ledger.record({
       date: opts.date,
       subscriber: sub.id,
       state: 'sending',
       messageId,
-      papers: digest.paperIds,
+      papers: message.meta.paperIds,
       email: fresh.email,
       attempt,
     });
@@ -273,7 +282,7 @@ async function handleSubscriber(sub: Subscriber, filed: ReturnType<typeof fileLi
         subscriber: sub.id,
         state: 'sent',
         messageId,
-        papers: digest.paperIds,
+        papers: message.meta.paperIds,
         reason: result.detail,
         attempt,
       });

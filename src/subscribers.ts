@@ -11,7 +11,7 @@ import YAML from 'yaml';
 import { PaperboyError } from './errors.js';
 import { isTimeZone } from './config.js';
 import { TOPIC_ID, type Catalog } from './catalog.js';
-import { formatIssues, readYaml, writeFileAtomic, type YamlRead } from './yamlfile.js';
+import { formatIssues, readYaml, withFileLock, writeFileAtomic, type YamlRead } from './yamlfile.js';
 
 export const SUBSCRIBER_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 export const STATUSES = ['active', 'paused', 'unsubscribed', 'bouncing'] as const;
@@ -164,31 +164,46 @@ export class SubscriberStore {
   async write(id: string, data: SubscriberData, opts: { expectedVersion?: string; create?: boolean } = {}): Promise<Subscriber> {
     const file = this.fileFor(id);
     const valid = validateSubscriber(data, file, this.catalog);
-    let current: YamlRead | undefined;
-    try {
-      current = await readYaml(file, 'SUBSCRIBER');
-    } catch (e) {
-      if (!(e instanceof PaperboyError && e.code === 'NOT_FOUND')) {
-        if (opts.expectedVersion === undefined) throw e;
-      }
-    }
-    if (opts.create && current) throw new PaperboyError('CONFLICT', `${file}: subscriber "${id}" already exists`);
-    if (opts.expectedVersion !== undefined && current?.version !== opts.expectedVersion) {
-      throw new PaperboyError('CONFLICT', `${file}: changed on disk since it was loaded; reload and apply your edit again`);
-    }
-    const { loaded } = await this.list().then((l) => ({ loaded: l.subscribers }));
-    const clash = loaded.find((s) => s.id !== id && s.email.toLowerCase() === valid.email.toLowerCase());
+    // Checked before the lock: reading every file is slow, and another file's address seldom changes.
+    const { subscribers } = await this.list();
+    const clash = subscribers.find((s) => s.id !== id && s.email.toLowerCase() === valid.email.toLowerCase());
     if (clash) throw new PaperboyError('CONFLICT', `${file}: email: ${valid.email} is already used by ${clash.file}`);
-    const text = renderSubscriberYaml(valid, current?.doc);
-    await writeFileAtomic(file, text);
-    return this.get(id);
+    return withFileLock(file, async () => {
+      let current: YamlRead | undefined;
+      try {
+        current = await readYaml(file, 'SUBSCRIBER');
+      } catch (e) {
+        if (!(e instanceof PaperboyError && e.code === 'NOT_FOUND')) {
+          if (opts.expectedVersion === undefined) throw e;
+        }
+      }
+      if (opts.create && current) throw new PaperboyError('CONFLICT', `${file}: subscriber "${id}" already exists`);
+      if (opts.expectedVersion !== undefined && current?.version !== opts.expectedVersion) {
+        throw new PaperboyError('CONFLICT', `${file}: changed on disk since it was loaded; reload and apply your edit again`);
+      }
+      await writeFileAtomic(file, renderSubscriberYaml(valid, current?.doc));
+      return this.get(id);
+    });
   }
 
-  /** Change only some fields (status, topics…), keeping the rest and the comments. */
+  /**
+   * Change only some fields (status, topics…), keeping the rest and the
+   * comments. The read and the write happen under one lock, so a concurrent
+   * change to another field (an unsubscribe) is kept, not overwritten.
+   */
   async update(id: string, patch: Partial<SubscriberData>, expectedVersion?: string): Promise<Subscriber> {
-    const sub = await this.get(id);
-    const { id: _id, file: _file, version, ...data } = sub;
-    return this.write(id, { ...data, ...patch }, { expectedVersion: expectedVersion ?? version });
+    const file = this.fileFor(id);
+    return withFileLock(file, async () => {
+      const sub = await this.get(id);
+      if (expectedVersion !== undefined && sub.version !== expectedVersion) {
+        throw new PaperboyError('CONFLICT', `${file}: changed on disk since it was loaded; reload and apply your edit again`);
+      }
+      const { id: _id, file: _file, version: _version, ...data } = sub;
+      const valid = validateSubscriber({ ...data, ...patch }, file, this.catalog);
+      const current = await readYaml(file, 'SUBSCRIBER');
+      await writeFileAtomic(file, renderSubscriberYaml(valid, current.doc));
+      return this.get(id);
+    });
   }
 
   /**
@@ -198,30 +213,34 @@ export class SubscriberStore {
    */
   async setStatus(id: string, status: Status, expectedVersion?: string): Promise<void> {
     const file = this.fileFor(id);
-    const current = await readYaml(file, 'SUBSCRIBER');
-    if (expectedVersion !== undefined && current.version !== expectedVersion) {
-      throw new PaperboyError('CONFLICT', `${file}: changed on disk since it was loaded; reload and apply your edit again`);
-    }
-    if (!YAML.isMap(current.doc.contents)) throw new PaperboyError('SUBSCRIBER', `${file}: (top level): must be a mapping`);
-    current.doc.set('status', z.enum(STATUSES).parse(status));
-    await writeFileAtomic(file, current.doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
+    await withFileLock(file, async () => {
+      const current = await readYaml(file, 'SUBSCRIBER');
+      if (expectedVersion !== undefined && current.version !== expectedVersion) {
+        throw new PaperboyError('CONFLICT', `${file}: changed on disk since it was loaded; reload and apply your edit again`);
+      }
+      if (!YAML.isMap(current.doc.contents)) throw new PaperboyError('SUBSCRIBER', `${file}: (top level): must be a mapping`);
+      current.doc.set('status', z.enum(STATUSES).parse(status));
+      await writeFileAtomic(file, current.doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
+    });
   }
 
   /** Delete a subscriber's file; with `expectedVersion`, refuse if it changed on disk since it was read. */
   async remove(id: string, expectedVersion?: string): Promise<void> {
     const file = this.fileFor(id);
-    if (expectedVersion !== undefined) {
-      const current = await readYaml(file, 'SUBSCRIBER');
-      if (current.version !== expectedVersion) {
-        throw new PaperboyError('CONFLICT', `${file}: changed on disk since it was loaded; reload and try again`);
+    await withFileLock(file, async () => {
+      if (expectedVersion !== undefined) {
+        const current = await readYaml(file, 'SUBSCRIBER');
+        if (current.version !== expectedVersion) {
+          throw new PaperboyError('CONFLICT', `${file}: changed on disk since it was loaded; reload and try again`);
+        }
       }
-    }
-    try {
-      await unlink(file);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new PaperboyError('NOT_FOUND', `${file}: no such subscriber "${id}"`);
-      throw e;
-    }
+      try {
+        await unlink(file);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new PaperboyError('NOT_FOUND', `${file}: no such subscriber "${id}"`);
+        throw e;
+      }
+    });
   }
 }
 

@@ -6,7 +6,8 @@
  * Comparison is constant-time.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { PaperboyError } from './errors.js';
 import path from 'node:path';
 import { SUBSCRIBER_ID } from './subscribers.js';
 
@@ -50,21 +51,48 @@ export function verifyToken(secret: string, purpose: TokenPurpose, token: string
 export async function loadSecret(configured: string | undefined, dataDir: string): Promise<string> {
   if (configured) return configured;
   const file = path.join(dataDir, 'token-secret');
-  try {
-    const s = (await readFile(file, 'utf8')).trim();
-    if (s.length >= 32) return s;
-  } catch {
-    // first run: create it below
-  }
+  const existing = await readSecret(file);
+  if (existing !== undefined) return existing;
   await mkdir(dataDir, { recursive: true });
-  const secret = randomBytes(32).toString('hex');
+  // Written whole to a temp file, fsynced, then linked into place: link() fails if
+  // another process got there first, so nobody ever sees (or keeps) a half-written key.
+  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  const fh = await open(tmp, 'wx', 0o600);
   try {
-    await writeFile(file, secret + '\n', { mode: 0o600, flag: 'wx' });
-    return secret;
-  } catch {
-    // Another process created it first: use theirs.
-    return (await readFile(file, 'utf8')).trim();
+    await fh.writeFile(randomBytes(32).toString('hex') + '\n');
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
+  try {
+    await link(tmp, file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  } finally {
+    await unlink(tmp).catch(() => {});
+  }
+  const secret = await readSecret(file);
+  if (secret === undefined) throw new PaperboyError('CONFIG', `${file}: could not create the token secret`);
+  return secret;
+}
+
+/** The secret in `file`, undefined if there is no file; a file too short to be a key is an error, never a weak key. */
+async function readSecret(file: string): Promise<string | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  const secret = text.trim();
+  if (secret.length < 32) {
+    throw new PaperboyError(
+      'CONFIG',
+      `${file}: token secret is ${secret.length} characters, expected at least 32; delete the file to generate a new one (old links stop working) or set TOKEN_SECRET`,
+    );
+  }
+  return secret;
 }
 
 export interface LinkBuilder {

@@ -6,6 +6,7 @@
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
+import lockfile from 'proper-lockfile';
 import YAML from 'yaml';
 import type { z } from 'zod';
 import { PaperboyError, type ErrorCode } from './errors.js';
@@ -71,5 +72,31 @@ export async function writeFileAtomic(file: string, text: string): Promise<void>
     await dir.sync().catch(() => {});
   } finally {
     await dir.close();
+  }
+}
+
+/**
+ * Run `fn` holding an exclusive lock on `file` (a `<file>.lock` directory, so
+ * it works across processes: the CLI, the web app and the daemon all write
+ * subscriber files). Every read → check version → write sequence runs inside
+ * it, so an unsubscribe can never be overwritten by a save that read the file
+ * before it. A lock left by a crashed process goes stale after 10 s.
+ */
+export async function withFileLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
+  let release: () => Promise<void>;
+  try {
+    release = await lockfile.lock(file, {
+      realpath: false,
+      stale: 10_000,
+      update: 2_000,
+      retries: { retries: 60, minTimeout: 10, maxTimeout: 250, factor: 1.5 },
+    });
+  } catch (e) {
+    throw new PaperboyError('CONFLICT', `${file}: busy (another writer holds ${file}.lock); try again`, { cause: e });
+  }
+  try {
+    return await fn();
+  } finally {
+    await release().catch(() => {});
   }
 }

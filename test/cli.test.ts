@@ -146,6 +146,13 @@ describe('paperboy run against a real SMTP server', () => {
     expect(r.stdout).toMatch(/alan: status is paused/);
   });
 
+  it('refuses to send real mail whose unsubscribe links are not https', async () => {
+    const r = await run(sample, { PUBLIC_URL: 'http://127.0.0.1:8787', ALLOW_HTTP_LINKS: 'false' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/PUBLIC_URL: http:\/\/127\.0\.0\.1:8787 is not https/);
+    expect(smtp.received).toHaveLength(0);
+  });
+
   it('writes .eml files to the outbox when no SMTP server is configured', async () => {
     const r = await run(sample, { SMTP_URL: '' });
     expect(r.code, r.stderr).toBe(0);

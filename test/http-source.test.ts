@@ -144,3 +144,11 @@ describe('Hugging Face source paging guard', () => {
     expect(calls).toBe(2);
   });
 });
+
+describe('Hugging Face source with a wrapped payload', () => {
+  it('accepts {"papers": [...]} like the file source does', async () => {
+    const base = await serve((_req, res) => res.end(JSON.stringify({ papers: [item(1), item(2)] })));
+    const listing = await hfSource(base, http()).fetch('2024-10-25');
+    expect(listing.papers.map((p) => p.id)).toEqual(['2410.10001', '2410.10002']);
+  });
+});

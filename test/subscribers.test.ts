@@ -94,6 +94,19 @@ describe('writing subscribers', () => {
     await expect(store.update('ada', { status: 'paused' }, ada.version)).rejects.toThrow(/changed on disk since it was loaded/);
   });
 
+  it('serialises concurrent writers: an unsubscribe during another edit is never lost', async () => {
+    const other = new SubscriberStore(dir.subscribers, catalog); // e.g. the web app, next to the CLI
+    await Promise.all([
+      store.update('ada', { topics: ['reasoning'] }),
+      other.setStatus('ada', 'unsubscribed'),
+      store.update('ada', { max_papers: 7 }),
+    ]);
+    const ada = await store.get('ada');
+    expect(ada.status).toBe('unsubscribed');
+    expect(ada.topics).toEqual(['reasoning']);
+    expect(ada.max_papers).toBe(7);
+  });
+
   it('refuses ids that would escape the folder', () => {
     expect(() => store.fileFor('../../etc/passwd')).toThrow(/not a subscriber id/);
   });

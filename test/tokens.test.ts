@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { linkBuilder, signToken, tokenSubject, verifyToken } from '../src/tokens.js';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { linkBuilder, loadSecret, signToken, tokenSubject, verifyToken } from '../src/tokens.js';
 
 const secret = 'k'.repeat(64);
 
@@ -28,5 +31,22 @@ describe('signed subscriber tokens', () => {
     const links = linkBuilder('https://digest.example.org/', secret);
     expect(links.unsubscribeUrl('ada', 'ada@example.org')).toBe(`https://digest.example.org/unsubscribe/${token}`);
     expect(links.manageUrl('ada', 'ada@example.org')).toMatch(/^https:\/\/digest\.example\.org\/u\/m\.ada\./);
+  });
+});
+
+describe('the generated token secret', () => {
+  it('is created once, 64 hex characters, and reused', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'paperboy-secret-'));
+    const a = await loadSecret(undefined, dir);
+    expect(a).toMatch(/^[0-9a-f]{64}$/);
+    expect(await loadSecret(undefined, dir)).toBe(a);
+    const both = await Promise.all([loadSecret(undefined, `${dir}/x`), loadSecret(undefined, `${dir}/x`)]);
+    expect(both[0]).toBe(both[1]);
+  });
+
+  it('refuses a truncated secret file instead of signing with a weak key', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'paperboy-secret-'));
+    await writeFile(path.join(dir, 'token-secret'), '');
+    await expect(loadSecret(undefined, dir)).rejects.toThrow(/token-secret: token secret is 0 characters, expected at least 32/);
   });
 });

@@ -6,6 +6,7 @@ import { getRenderer, loadParts, makeSource } from '../context.js';
 import { assertDate, latestListingDate } from '../dates.js';
 import { composeDigest, digestJson, type DigestRecipient } from '../digest.js';
 import { isPaperboyError, PaperboyError } from '../errors.js';
+import { Ledger } from '../ledger.js';
 import { Matcher } from '../matcher.js';
 import { buildMessage } from '../message.js';
 import { fileListing } from '../selection.js';
@@ -64,11 +65,15 @@ export function registerPreview(program: Command): void {
         const listing = await makeSource(config, flags.listing, log).fetch(date);
         for (const w of listing.warnings) log.warn('listing.item_dropped', { detail: w });
         const filed = fileListing(listing.papers, Matcher.fromCatalog(parts.catalog));
-        const digest = composeDigest(recipient, filed, date, {
-          ...parts,
-          renderer: await getRenderer(),
-          maxEmailBytes: config.MAX_EMAIL_BYTES,
-        });
+        // As it would be sent: without the papers this subscriber already got on earlier days (read only).
+        const alreadySent = flags.subscriber ? new Ledger(config.dataDir).papersSentBefore(recipient.id, date) : new Set<string>();
+        const digest = composeDigest(
+          recipient,
+          filed,
+          date,
+          { ...parts, renderer: await getRenderer(), maxEmailBytes: config.MAX_EMAIL_BYTES },
+          alreadySent,
+        );
         let output: string;
         if (flags.format === 'json') output = JSON.stringify(digestJson(recipient.id, date, digest), null, 2) + '\n';
         else if (!digest.email) {

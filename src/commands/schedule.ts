@@ -31,6 +31,7 @@ export function registerSchedule(program: Command): void {
         });
         if (report.busy) process.exitCode = 4;
         else if (report.runs.some((r) => r.aborted)) process.exitCode = 3;
+        else if (report.runs.some((r) => r.failed > 0 || r.invalid.length > 0)) process.exitCode = 1;
         return;
       }
       let stopped!: () => void;

@@ -20,7 +20,7 @@ import { registerAdmin } from './admin.js';
 import { Deps, type ServerOptions } from './deps.js';
 import { html, layout, LIVE_JS, notice, STYLE } from './html.js';
 import { LiveReload, registerPreview } from './preview.js';
-import { registerSelfService } from './selfservice.js';
+import { registerSelfService, tokenVerifies } from './selfservice.js';
 import { allowedHosts, clientAddress, RateLimiter, applySecurityHeaders, Sessions, type Session } from './security.js';
 
 export type AppEnv = { Variables: { session?: Session; csrf?: string } };
@@ -87,10 +87,14 @@ export function createApp(opts: ServerOptions): WebApp {
     applySecurityHeaders(c.res);
   });
 
-  // Token guessing and login attempts: a bucket per client address.
+  // Token guessing and login attempts: a bucket per client address. A genuine
+  // self-service link is never limited: mail providers send one-click
+  // unsubscribes for many users from a few shared addresses.
   app.use('*', async (c, next) => {
     const p = c.req.path;
-    if (p.startsWith('/u/') || p.startsWith('/unsubscribe/') || (p === '/admin/login' && c.req.method === 'POST')) {
+    const selfService = p.startsWith('/u/') || p.startsWith('/unsubscribe/');
+    if (selfService && (await tokenVerifies(deps, p.startsWith('/u/') ? 'manage' : 'unsubscribe', p.split('/')[2] ?? ''))) return next();
+    if (selfService || (p === '/admin/login' && c.req.method === 'POST')) {
       const key = clientAddress(c, config.TRUST_PROXY);
       if (!limiter.take(key)) {
         c.header('Retry-After', String(limiter.retryAfter(key)));

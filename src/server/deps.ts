@@ -85,6 +85,12 @@ export class Deps {
     refreshRenderer(this.templatesDir);
   }
 
+  /** Papers a subscriber got for other digest dates (read only; empty when nothing was ever sent). */
+  sentBefore(id: string, date: string): Set<string> {
+    if (!existsSync(path.join(this.config.dataDir, 'ledger.jsonl'))) return new Set();
+    return new Ledger(this.config.dataDir).papersSentBefore(id, date);
+  }
+
   /** Last digest date per subscriber; empty when nothing was ever sent (the ledger file is not created by looking). */
   lastSent(): Map<string, string> {
     if (!existsSync(path.join(this.config.dataDir, 'ledger.jsonl'))) return new Map();

@@ -103,12 +103,15 @@ export async function buildPreview(deps: Deps, req: PreviewRequest, subscribersA
     }
     const listing = await deps.listing(choice, date);
     const filed = fileListing(listing.papers, Matcher.fromCatalog(catalog));
-    const digest = composeDigest(out.recipient, filed, date, {
-      catalog,
-      links: deps.links,
-      renderer: await deps.renderer(),
-      maxEmailBytes: deps.config.MAX_EMAIL_BYTES,
-    });
+    // As it would be sent: without the papers this subscriber already got on earlier days.
+    const alreadySent = out.recipient.id !== 'preview' ? deps.sentBefore(out.recipient.id, date) : new Set<string>();
+    const digest = composeDigest(
+      out.recipient,
+      filed,
+      date,
+      { catalog, links: deps.links, renderer: await deps.renderer(), maxEmailBytes: deps.config.MAX_EMAIL_BYTES },
+      alreadySent,
+    );
     out.digest = digest;
     if (digest.email) {
       const { meta: _meta, ...mail } = buildMessage(digest.email, out.recipient, date, digest.paperIds, deps.message);

@@ -71,6 +71,14 @@ async function identify(deps: Deps, purpose: TokenPurpose, token: string): Promi
 }
 
 /** `identify`, with trouble on the server's side answered as "try again" (never a 500). */
+/** Whether a self-service token is genuine; false (never a throw) for anything else. */
+export async function tokenVerifies(deps: Deps, purpose: TokenPurpose, token: string): Promise<boolean> {
+  return identify(deps, purpose, token).then(
+    (who) => who !== undefined,
+    () => false,
+  );
+}
+
 async function withSubscriber(
   c: Context,
   deps: Deps,
@@ -162,7 +170,7 @@ export function registerSelfService(app: Hono<AppEnv>, deps: Deps): void {
       'Unsubscribe',
       html`<h1>Unsubscribe from the Paperboy digest?</h1>
         <p>You will get no more daily digests at this address.</p>
-        <form method="post" action="/unsubscribe/${c.req.param('token')}">
+        <form method="post" action="/unsubscribe/${encodeURIComponent(c.req.param('token'))}">
           <input type="hidden" name="List-Unsubscribe" value="One-Click" />
           <div class="actions"><button class="danger" id="confirm">Unsubscribe</button></div>
         </form>
@@ -207,8 +215,9 @@ export function registerSelfService(app: Hono<AppEnv>, deps: Deps): void {
       const body = await c.req.parseBody({ all: true });
       const action = typeof body.action === 'string' ? body.action : '';
       const version = typeof body.version === 'string' ? body.version : '';
-      const back = (done: string) => c.redirect(`/u/${token}?done=${done}`, 303);
-      if (version !== who.version) {
+      const back = (done: string) => c.redirect(`/u/${encodeURIComponent(token)}?done=${done}`, 303);
+      // Leaving always works, even from a page opened before some other change.
+      if (action !== 'unsubscribe' && version !== who.version) {
         return managePage(
           c,
           who,
@@ -282,7 +291,7 @@ export function registerSelfService(app: Hono<AppEnv>, deps: Deps): void {
 function managePage(c: Context, who: Identified, message: SafeHtml | string, status: 200 | 400 | 409 = 200, chosen?: string[]) {
   const sub = who.sub;
   const token = c.req.param('token') ?? '';
-  const action = `/u/${token}`;
+  const action = `/u/${encodeURIComponent(token)}`;
   const followed = new Set(chosen ?? sub?.topics ?? []);
   const state = sub?.status ?? 'unknown';
   const hidden = html`<input type="hidden" name="version" value="${who.version}" />`;

@@ -3,7 +3,7 @@
  * paging until a short page. Weekends answer [] and that is a normal day.
  */
 import { PaperboyError } from '../errors.js';
-import { parseListing, type ParsedListing } from '../listing.js';
+import { listingItems, parseListing, type ParsedListing } from '../listing.js';
 import type { Source } from '../source.js';
 import { getText, type HttpOptions } from './http.js';
 
@@ -28,11 +28,8 @@ export function hfSource(baseUrl: string, http: HttpOptions): Source {
         } catch {
           throw new PaperboyError('LISTING', `${url.href}: response is not JSON (starts with ${JSON.stringify(body.slice(0, 60))})`);
         }
-        if (!Array.isArray(json)) {
-          // Let the listing parser word the error the same way for every source.
-          parseListing(json, url.href);
-        }
-        const pageItems = json as unknown[];
+        // The same unwrapping and the same error wording as every other source.
+        const pageItems = listingItems(json, url.href);
         // A server that ignores `p` would hand back page 0 forever: stop when a page brings nothing new.
         const ids = pageItems.map(itemId);
         if (page > 0 && ids.every((id) => id !== undefined && seen.has(id))) break;

@@ -25,7 +25,8 @@ export function cleanEnv(extra: Record<string, string> = {}): Record<string, str
   const keep = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'SYSTEMROOT'];
   const env: Record<string, string> = {};
   for (const k of keep) if (process.env[k]) env[k] = process.env[k]!;
-  return { ...env, TOKEN_SECRET: 'test-secret-0123456789abcdef0123456789abcdef', ...extra };
+  // Tests send to a loopback SMTP server, so http links are fine there (ALLOW_HTTP_LINKS).
+  return { ...env, TOKEN_SECRET: 'test-secret-0123456789abcdef0123456789abcdef', ALLOW_HTTP_LINKS: 'true', ...extra };
 }
 
 export function runCli(args: string[], opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number }): Promise<CliResult> {

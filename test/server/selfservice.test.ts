@@ -128,6 +128,17 @@ describe('unsubscribe link', () => {
     }
   });
 
+  it('never lets the URL choose where the confirmation form posts', async () => {
+    const res = await rawRequest(t.server.port, {
+      method: 'GET',
+      path: '/unsubscribe/..%2F..%2Fadmin%2Flogout',
+      headers: { host: new URL(t.base).host },
+    });
+    expect(res.status).toBeLessThan(500);
+    const actions = [...res.body.matchAll(/action="([^"]*)"/g)].map((m) => m[1]);
+    for (const a of actions) expect(a).not.toMatch(/\.\.\//);
+  });
+
   it('unsubscribes even when the file has an unrelated problem, keeping its other lines', async () => {
     await writeFile(
       file('grace'),
