@@ -100,8 +100,6 @@ export async function loadCatalog(subscribersDir: string): Promise<LoadedCatalog
   return { ...parseCatalog(read.data, file), version_hash: read.version, file };
 }
 
-export const topicById = (catalog: Catalog) => new Map(catalog.topics.map((t) => [t.id, t]));
-
 export type LoadedCatalog = Catalog & { version_hash: string; file: string };
 
 const TOPIC_KEYS = ['id', 'name', 'description', 'keywords', 'exclude', 'threshold', 'relative'] as const;

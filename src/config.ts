@@ -24,8 +24,9 @@ const optionalString = z
 const httpUrl = z
   .string()
   .trim()
-  .refine((s) => /^https?:\/\/[^\s/]+/.test(s), 'must be an http(s) URL such as https://digest.example.org')
-  .transform((s) => s.replace(/\/+$/, ''));
+  .transform((s) => s.replace(/\/+$/, ''))
+  // The web app serves from the root: a path prefix would make every link wrong.
+  .refine((s) => /^https?:\/\/[^\s/?#]+$/.test(s), 'must be an http(s) origin without a path, such as https://digest.example.org');
 
 export const envSchema = z.object({
   /** SMTP server, e.g. smtps://user:pass@smtp.example.org:465. Unset: emails go to OUTBOX_DIR as .eml files. */

@@ -12,6 +12,11 @@ export interface DigestRecipient extends Profile {
   name?: string;
 }
 
+/** The recipient of a preview "for these topics": defaults for everything else, id "preview". */
+export function topicsRecipient(topics: string[]): DigestRecipient {
+  return { id: 'preview', email: 'preview@example.org', topics, keywords: [], authors: [], max_papers: 30, min_upvotes: 0, top_of_day: 0 };
+}
+
 export interface ComposeDeps {
   catalog: Catalog;
   renderer: Renderer;

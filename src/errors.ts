@@ -12,7 +12,6 @@ export type ErrorCode =
   | 'SUBSCRIBER' // one subscriber file is unusable
   | 'NOT_FOUND'
   | 'USAGE'
-  | 'TRANSPORT' // SMTP cannot be used at all (auth, TLS, refused)
   | 'LOCKED' // another run holds the lock
   | 'CONFLICT'; // a write lost a race (file changed on disk)
 

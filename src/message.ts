@@ -4,6 +4,7 @@
  * Message-ID derived from (digest date, subscriber) so a resend is recognisable.
  */
 import { createHash } from 'node:crypto';
+import nodemailer from 'nodemailer';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type { RenderedEmail } from './render.js';
 import type { LinkBuilder } from './tokens.js';
@@ -62,4 +63,13 @@ export function buildMessage(
     },
     meta: { subscriber: to.id, date, messageId, paperIds },
   };
+}
+
+const mimeWriter = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
+
+/** The message as it would travel: RFC 5322 text with CRLF line ends (for .eml files and previews). */
+export async function toMime(message: OutgoingMessage): Promise<string> {
+  const { meta: _meta, ...mail } = message;
+  const info = await mimeWriter.sendMail(mail);
+  return (info.message as Buffer).toString('utf8');
 }

@@ -217,5 +217,3 @@ export function limitFull(selection: Selection, n: number): void {
     if (!any) break;
   }
 }
-
-export const fullCount = (s: Selection) => s.sections.reduce((n, sec) => n + sec.entries.filter((e) => e.full).length, 0);

@@ -89,7 +89,8 @@ export function validateSubscriber(data: unknown, file: string, catalog: Catalog
 }
 
 export function assertSubscriberId(id: string): string {
-  if (!SUBSCRIBER_ID.test(id)) {
+  // "new" is the admin page's path for adding someone.
+  if (!SUBSCRIBER_ID.test(id) || id === 'new') {
     throw new PaperboyError(
       'USAGE',
       `"${id}" is not a subscriber id: use lower-case letters, digits, "-" and "_" (e.g. "ada"), at most 64 characters`,

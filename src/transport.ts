@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import { writeFileAtomic } from './yamlfile.js';
-import type { OutgoingMessage } from './message.js';
+import { toMime, type OutgoingMessage } from './message.js';
 
 export interface SendResult {
   /** Where it went: the SMTP server's reply or the .eml path. */
@@ -165,23 +165,19 @@ export function classify(e: unknown, at: { dataStarted?: boolean } = {}): SendEr
 
 /** Writes each message to <dir>/<date>/<subscriber>.eml: the default when no SMTP server is configured. */
 export function outboxTransport(dir: string): Transport {
-  const t = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
   return {
     name: dir,
     async verify() {
       await mkdir(dir, { recursive: true });
     },
     async send(message) {
-      const { meta, ...mail } = message;
-      const info = await t.sendMail(mail);
+      const { meta } = message;
       const folder = path.join(dir, meta.date);
       await mkdir(folder, { recursive: true });
       const file = path.join(folder, `${meta.subscriber}.eml`);
-      await writeFileAtomic(file, (info.message as Buffer).toString('utf8'));
+      await writeFileAtomic(file, await toMime(message));
       return { detail: file };
     },
-    async close() {
-      t.close();
-    },
+    async close() {},
   };
 }

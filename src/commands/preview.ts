@@ -1,14 +1,13 @@
 /** `paperboy preview`: render a digest without sending it or touching the ledger. */
 import { writeFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
-import nodemailer from 'nodemailer';
 import { getRenderer, loadParts, makeSource } from '../context.js';
 import { assertDate, latestListingDate } from '../dates.js';
-import { composeDigest, digestJson, type DigestRecipient } from '../digest.js';
+import { composeDigest, digestJson, topicsRecipient, type DigestRecipient } from '../digest.js';
 import { isPaperboyError, PaperboyError } from '../errors.js';
 import { Ledger } from '../ledger.js';
 import { Matcher } from '../matcher.js';
-import { buildMessage } from '../message.js';
+import { buildMessage, toMime } from '../message.js';
 import { fileListing } from '../selection.js';
 import { setup } from './shared.js';
 
@@ -51,16 +50,7 @@ export function registerPreview(program: Command): void {
               'USAGE',
               `--topics: unknown topic ${unknown.map((t) => `"${t}"`).join(', ')}; run "paperboy topics" for the list`,
             );
-          recipient = {
-            id: 'preview',
-            email: 'preview@example.org',
-            topics,
-            keywords: [],
-            authors: [],
-            max_papers: 30,
-            min_upvotes: 0,
-            top_of_day: 0,
-          };
+          recipient = topicsRecipient(topics);
         }
         const listing = await makeSource(config, flags.listing, log).fetch(date);
         for (const w of listing.warnings) log.warn('listing.item_dropped', { detail: w });
@@ -82,10 +72,7 @@ export function registerPreview(program: Command): void {
         } else if (flags.format === 'html') output = digest.email.html;
         else if (flags.format === 'text') output = digest.email.text;
         else {
-          const message = buildMessage(digest.email, recipient, date, digest.paperIds, parts.message);
-          const { meta: _meta, ...mail } = message;
-          const info = await nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' }).sendMail(mail);
-          output = (info.message as Buffer).toString('utf8');
+          output = await toMime(buildMessage(digest.email, recipient, date, digest.paperIds, parts.message));
         }
         if (flags.out) {
           await writeFile(flags.out, output);

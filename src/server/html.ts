@@ -32,9 +32,6 @@ export function html(strings: TemplateStringsArray, ...values: HtmlValue[]): Saf
   return new SafeHtml(out);
 }
 
-/** Trusted markup only (constants written in this code base). */
-export const raw = (s: string) => new SafeHtml(s);
-
 export interface LayoutOptions {
   title: string;
   /** Shows the admin navigation and the log-out button. */

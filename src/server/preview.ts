@@ -8,12 +8,11 @@
 import { watch, type FSWatcher } from 'node:fs';
 import type { Context, Hono } from 'hono';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
-import nodemailer from 'nodemailer';
 import { assertDate } from '../dates.js';
-import { composeDigest, type ComposedDigest, type DigestRecipient } from '../digest.js';
+import { composeDigest, topicsRecipient, type ComposedDigest, type DigestRecipient } from '../digest.js';
 import { describeError, isPaperboyError } from '../errors.js';
 import { Matcher } from '../matcher.js';
-import { buildMessage } from '../message.js';
+import { buildMessage, toMime } from '../message.js';
 import { fileListing } from '../selection.js';
 import { SUBSCRIBER_ID } from '../subscribers.js';
 import type { Deps, ListingChoice } from './deps.js';
@@ -46,8 +45,6 @@ export interface PreviewResult {
   headers?: Array<[string, string]>;
   error?: string;
 }
-
-const mime = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
 
 export function readPreviewRequest(c: Context): PreviewRequest {
   const q = (k: string) => c.req.query(k)?.trim() || undefined;
@@ -90,16 +87,7 @@ export async function buildPreview(deps: Deps, req: PreviewRequest, subscribersA
       const topics = req.topics.filter((t) => known.has(t));
       if (topics.length === 0)
         return { ...out, error: subscribersAllowed ? 'Pick a subscriber or at least one topic.' : 'Pick at least one topic.' };
-      out.recipient = {
-        id: 'preview',
-        email: 'preview@example.org',
-        topics,
-        keywords: [],
-        authors: [],
-        max_papers: 30,
-        min_upvotes: 0,
-        top_of_day: 0,
-      };
+      out.recipient = topicsRecipient(topics);
     }
     const listing = await deps.listing(choice, date);
     const filed = fileListing(listing.papers, Matcher.fromCatalog(catalog));
@@ -114,9 +102,7 @@ export async function buildPreview(deps: Deps, req: PreviewRequest, subscribersA
     );
     out.digest = digest;
     if (digest.email) {
-      const { meta: _meta, ...mail } = buildMessage(digest.email, out.recipient, date, digest.paperIds, deps.message);
-      const info = await mime.sendMail(mail);
-      out.raw = (info.message as Buffer).toString('utf8');
+      out.raw = await toMime(buildMessage(digest.email, out.recipient, date, digest.paperIds, deps.message));
       out.headers = parseHeaders(out.raw);
     }
     return out;
@@ -394,6 +380,7 @@ export class LiveReload {
   async attach(stream: SSEStreamingApi): Promise<void> {
     this.streams.add(stream);
     await stream.writeSSE({ event: 'ready', data: 'watching' });
+    let closer: (() => void) | undefined;
     await new Promise<void>((resolve) => {
       stream.onAbort(() => resolve());
       const ping = setInterval(() => {
@@ -405,11 +392,14 @@ export class LiveReload {
         void stream.writeSSE({ event: 'ping', data: '' }).catch(() => resolve());
       }, 25_000);
       stream.onAbort(() => clearInterval(ping));
-      this.closers.add(() => {
+      closer = () => {
         clearInterval(ping);
         resolve();
-      });
+      };
+      this.closers.add(closer);
     });
+    // Forget this connection's closer, or every page view would leave one behind.
+    if (closer) this.closers.delete(closer);
     this.streams.delete(stream);
   }
 
