@@ -93,7 +93,7 @@ export function createApp(opts: ServerOptions): WebApp {
   app.use('*', async (c, next) => {
     const p = c.req.path;
     const selfService = p.startsWith('/u/') || p.startsWith('/unsubscribe/');
-    if (selfService && (await tokenVerifies(deps, p.startsWith('/u/') ? 'manage' : 'unsubscribe', p.split('/')[2] ?? ''))) return next();
+    if (selfService && (await tokenVerifies(c, deps, p.startsWith('/u/') ? 'manage' : 'unsubscribe'))) return next();
     if (selfService || (p === '/admin/login' && c.req.method === 'POST')) {
       const key = clientAddress(c, config.TRUST_PROXY);
       if (!limiter.take(key)) {

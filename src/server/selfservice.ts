@@ -71,9 +71,21 @@ async function identify(deps: Deps, purpose: TokenPurpose, token: string): Promi
 }
 
 /** `identify`, with trouble on the server's side answered as "try again" (never a 500). */
-/** Whether a self-service token is genuine; false (never a throw) for anything else. */
-export async function tokenVerifies(deps: Deps, purpose: TokenPurpose, token: string): Promise<boolean> {
-  return identify(deps, purpose, token).then(
+/**
+ * `identify` once per request: the rate limiter asks first, the route handler
+ * then gets the same answer without reading the file again.
+ */
+const perRequest = new WeakMap<Request, Promise<Identified | undefined>>();
+function identifyFor(c: Context, deps: Deps, purpose: TokenPurpose): Promise<Identified | undefined> {
+  let found = perRequest.get(c.req.raw);
+  if (!found) perRequest.set(c.req.raw, (found = identify(deps, purpose, c.req.param('token') ?? tokenFromPath(c.req.path))));
+  return found;
+}
+const tokenFromPath = (p: string) => p.split('/')[2] ?? '';
+
+/** Whether this request carries a genuine self-service token; false (never a throw) for anything else. */
+export async function tokenVerifies(c: Context, deps: Deps, purpose: TokenPurpose): Promise<boolean> {
+  return identifyFor(c, deps, purpose).then(
     (who) => who !== undefined,
     () => false,
   );
@@ -87,7 +99,7 @@ async function withSubscriber(
 ): Promise<Response> {
   let who: Identified | undefined;
   try {
-    who = await identify(deps, purpose, c.req.param('token') ?? '');
+    who = await identifyFor(c, deps, purpose);
   } catch (e) {
     return failedPage(c, deps, e);
   }
