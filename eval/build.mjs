@@ -10,7 +10,7 @@ const clean = s => s.replace(/\s+/g, ' ').trim();
 const recs = new Map();
 function add(r) {
   if (!/^\d{4}\.\d{4,5}$/.test(r.id)) throw new Error('bad id ' + r.id);
-  for (const l of r.labels) if (!TOPICS.includes(l)) throw new Error(`bad label ${l} in ${r.id}`);
+  for (const l of r.labels ?? []) if (!TOPICS.includes(l)) throw new Error(`bad label ${l} in ${r.id}`);
   if (recs.has(r.id)) { console.error('dup skipped', r.id); return; }
   const o = { id: r.id, title: clean(r.title), abstract: clean(r.abstract) };
   if (r.ai_keywords && r.ai_keywords.length) o.ai_keywords = r.ai_keywords;
@@ -27,7 +27,7 @@ for (const f of fs.readdirSync(path.join(here, 'raw')).sort()) {
     const t = body.match(/^T: (.*)$/m)[1];
     const a = body.match(/^A: ([\s\S]*?)(?=^K: |$(?![\s\S]))/m)[1];
     const k = body.match(/^K: (.*)$/m);
-    add({ id, title: t, abstract: a, labels: labels ? labels.split(',').map(s => s.trim()).filter(Boolean) : [], source,
+    add({ id, title: t, abstract: a, labels: labels === '-' ? undefined : labels ? labels.split(',').map(s => s.trim()).filter(Boolean) : [], source,
           ai_keywords: k ? k[1].split(';').map(s => s.trim()).filter(Boolean) : undefined });
   }
 }
@@ -47,7 +47,32 @@ for (const e of xml.split('<entry>').slice(1)) {
   if (clean(abs).length < 200) { console.error('skipped stub-abstract RSS entry', id); continue; }
   add({ id, title: dec(title), abstract: dec(abs), labels: fxLabels[id], source: 'shared/fixtures/arxiv-rss-cs.AI-2025-08-20.xml' });
 }
-for (const r of recs.values()) if (!Array.isArray(r.labels)) throw new Error('unlabelled ' + r.id);
+// Independent annotation passes (eval/annotations/pass-*.jsonl, made blind to each other, to the
+// first-pass labels and to the classifier). Every paper needs three votes in all; a topic is a
+// label when at least two of them give it. The first-pass labels (raw/, fixture-labels.json) are
+// one vote where they exist ("-" in raw/ means the paper had no first pass).
+const passes = {};
+for (const f of fs.readdirSync(path.join(here, 'annotations')).filter((f) => /^pass-.*\.jsonl$/.test(f)).sort()) {
+  const name = f.slice(5, -6);
+  for (const l of fs.readFileSync(path.join(here, 'annotations', f), 'utf8').split('\n')) {
+    if (!l.trim()) continue;
+    const { id, labels } = JSON.parse(l);
+    for (const t of labels) if (!TOPICS.includes(t)) throw new Error(`bad label ${t} for ${id} in annotations/${f}`);
+    (passes[id] ??= {})[name] = labels;
+  }
+}
+for (const r of recs.values()) {
+  const votes = { ...(Array.isArray(r.labels) ? { first: r.labels } : {}), ...(passes[r.id] ?? {}) };
+  const n = Object.keys(votes).length;
+  if (n !== 3) throw new Error(`${r.id} has ${n} annotation votes, expected 3`);
+  const count = new Map();
+  // Order: by votes, then by how early the annotators listed it (first label = best fit).
+  const rank = new Map();
+  for (const labels of Object.values(votes)) labels.forEach((t, i) => { count.set(t, (count.get(t) ?? 0) + 1); rank.set(t, (rank.get(t) ?? 0) + i); });
+  r.labels = [...count].filter(([, c]) => c >= 2).map(([t]) => t).sort((a, b) => count.get(b) - count.get(a) || rank.get(a) - rank.get(b) || a.localeCompare(b));
+  r.votes = votes;
+  const { source } = r; delete r.source; r.source = source;
+}
 const dev = [], held = [];
 for (const r of [...recs.values()].sort((a, b) => a.id.localeCompare(b.id))) {
   const h = parseInt(crypto.createHash('sha256').update(r.id).digest('hex').slice(0, 8), 16) % 100;

@@ -42,6 +42,11 @@ export const topicSchema = z
     description: z.string().trim().max(300).default(''),
     /** Terms that file a paper here. A string has weight 1; {term, weight} sets its own. */
     keywords: z.array(term).min(1, 'needs at least one keyword, e.g. ["LoRA", "adapter"]'),
+    /**
+     * Weighted words fitted to labelled papers by `npm run train:topics` (src/train.ts), on top of
+     * `keywords`. Matched and explained like keywords; rewritten by each training run.
+     */
+    learned: z.array(term).optional(),
     /** Terms that veto this topic for a paper, whatever else matched. */
     exclude: z.array(z.string().trim().min(1)).default([]),
     /** Overrides the catalog threshold for this topic. */
@@ -102,7 +107,7 @@ export async function loadCatalog(subscribersDir: string): Promise<LoadedCatalog
 
 export type LoadedCatalog = Catalog & { version_hash: string; file: string };
 
-const TOPIC_KEYS = ['id', 'name', 'description', 'keywords', 'exclude', 'threshold', 'relative'] as const;
+const TOPIC_KEYS = ['id', 'name', 'description', 'keywords', 'learned', 'exclude', 'threshold', 'relative'] as const;
 
 /**
  * Add or change one topic in topics.yaml: validated with the same schemas as
@@ -132,9 +137,10 @@ async function saveTopicLocked(
   }
   const parsed = topicSchema.safeParse(input);
   if (!parsed.success) throw new PaperboyError('CATALOG', formatIssues(file, parsed.error.issues).join('\n'));
-  const topic = parsed.data;
   const current = parseCatalog(read.data, file);
-  const at = current.topics.findIndex((t) => t.id === topic.id);
+  const at = current.topics.findIndex((t) => t.id === parsed.data.id);
+  // The admin form edits hand-written terms; the trained ones stay until the next training run.
+  const topic = topicSchema.parse({ ...parsed.data, learned: parsed.data.learned ?? current.topics[at]?.learned });
   if (opts.create && at >= 0) throw new PaperboyError('CONFLICT', `${file}: topic "${topic.id}" already exists`);
   if (!opts.create && at < 0) throw new PaperboyError('NOT_FOUND', `${file}: no topic "${topic.id}"`);
   const topics = at >= 0 ? current.topics.map((t, i) => (i === at ? topic : t)) : [...current.topics, topic];
@@ -150,7 +156,7 @@ async function saveTopicLocked(
   }
   if (!YAML.isMap(node)) throw new PaperboyError('CATALOG', `${file}: topic "${topic.id}" is not a mapping`);
   for (const key of TOPIC_KEYS) setKeepingComments(doc, node, key, topic[key]);
-  const text = doc.toString({ lineWidth: 0, flowCollectionPadding: false });
+  const text = doc.toString({ lineWidth: 0, flowCollectionPadding: true });
   // What goes to disk must read back as exactly what was validated.
   const check = parseCatalog(YAML.parse(text), file).topics.find((t) => t.id === topic.id);
   if (JSON.stringify(check) !== JSON.stringify(topic)) {
@@ -188,4 +194,31 @@ function setKeepingComments(doc: YAML.Document, map: YAML.YAMLMap, key: string, 
     node.commentBefore = old.commentBefore;
   }
   map.set(key, node);
+}
+
+/**
+ * Write trained terms and thresholds (src/train.ts) into topics.yaml, leaving
+ * everything else — hand-written keywords, comments, other topics — as it is.
+ */
+export async function saveTraining(
+  subscribersDir: string,
+  fits: Array<{ topic: string; learned: TopicTerm[]; threshold: number }>,
+): Promise<LoadedCatalog> {
+  const file = catalogPath(subscribersDir);
+  return withFileLock(file, async () => {
+    const read = await readYaml(file, 'CATALOG');
+    parseCatalog(read.data, file);
+    const seq = read.doc.get('topics', true);
+    if (!YAML.isSeq(seq)) throw new PaperboyError('CATALOG', `${file}: topics: must be a list`);
+    for (const fit of fits) {
+      const node = seq.items.find((item) => YAML.isMap(item) && item.get('id') === fit.topic);
+      if (!YAML.isMap(node)) throw new PaperboyError('NOT_FOUND', `${file}: no topic "${fit.topic}"`);
+      setKeepingComments(read.doc, node, 'threshold', fit.threshold);
+      setKeepingComments(read.doc, node, 'learned', fit.learned);
+    }
+    const text = read.doc.toString({ lineWidth: 0, flowCollectionPadding: true });
+    parseCatalog(YAML.parse(text), file);
+    await writeFileAtomic(file, text);
+    return loadCatalog(subscribersDir);
+  });
 }

@@ -109,7 +109,7 @@ export class Matcher {
     return new Matcher(
       catalog.topics.map((t) => ({
         id: t.id,
-        terms: t.keywords,
+        terms: [...t.keywords, ...(t.learned ?? [])],
         exclude: t.exclude,
         threshold: t.threshold ?? catalog.threshold,
         relative: t.relative ?? catalog.relative,
@@ -142,27 +142,37 @@ export class Matcher {
     });
   }
 
-  /** Scores for every group with at least one matched term (vetoed groups left out), best first. */
-  scores(doc: Doc): TopicMatch[] {
+  /**
+   * The unweighted evidence for every term of every group: TITLE if in the title
+   * + KEYWORDS if in ai_keywords + BM25 of its abstract mentions. Vetoed groups
+   * come back empty. `scores` weighs this; training fits weights to it.
+   */
+  evidence(doc: Doc): Array<Map<number, number>> {
     const hits: Array<Map<number, Hit>> = this.groups.map(() => new Map());
     const vetoed = new Set<number>();
     const visit = (tokens: Token[], field: Field) => this.scan(tokens, field, hits, vetoed);
     visit(doc.title, 'title');
     for (const kw of doc.keywords) visit(kw, 'keywords');
     visit(doc.abstract, 'abstract');
-
     const lengthNorm = 1 - BM25_B + BM25_B * (doc.abstract.length / AVG_ABSTRACT_TOKENS);
-    const out: TopicMatch[] = [];
-    hits.forEach((termHits, gi) => {
-      if (termHits.size === 0 || vetoed.has(gi)) return;
-      const parts: Array<{ label: string; value: number }> = [];
+    return hits.map((termHits, gi) => {
+      const values = new Map<number, number>();
+      if (vetoed.has(gi)) return values;
       for (const [ti, h] of termHits) {
         const abstract = h.tf > 0 ? (h.tf * (BM25_K1 + 1)) / (h.tf + BM25_K1 * lengthNorm) : 0;
-        const value =
-          this.weights[gi]![ti]! *
-          ((h.title ? FIELD_WEIGHTS.title : 0) + (h.keywords ? FIELD_WEIGHTS.keywords : 0) + FIELD_WEIGHTS.abstract * abstract);
-        parts.push({ label: this.labels[gi]![ti]!, value });
+        values.set(ti, (h.title ? FIELD_WEIGHTS.title : 0) + (h.keywords ? FIELD_WEIGHTS.keywords : 0) + FIELD_WEIGHTS.abstract * abstract);
       }
+      return values;
+    });
+  }
+
+  /** Scores for every group with at least one matched term (vetoed groups left out), best first. */
+  scores(doc: Doc): TopicMatch[] {
+    const out: TopicMatch[] = [];
+    this.evidence(doc).forEach((termValues, gi) => {
+      if (termValues.size === 0) return;
+      const parts: Array<{ label: string; value: number }> = [];
+      for (const [ti, raw] of termValues) parts.push({ label: this.labels[gi]![ti]!, value: this.weights[gi]![ti]! * raw });
       parts.sort((a, b) => b.value - a.value || a.label.localeCompare(b.label));
       const score = parts.reduce((s, p) => s + p.value, 0);
       if (score <= 0) return;

@@ -614,8 +614,11 @@ async function topicPreview(deps: Deps, catalog: LoadedCatalog, topic: Topic, li
   const threshold = topic.threshold ?? catalog.threshold;
   const saved = catalog.topics.find((t) => t.id === topic.id);
   // The whole catalog takes part: a topic is filed only above its threshold and the relative floor set by the others.
-  const withTopic = (t: Topic) =>
-    Matcher.fromCatalog({ ...catalog, topics: saved ? catalog.topics.map((x) => (x.id === t.id ? t : x)) : [...catalog.topics, t] });
+  // Saving keeps the trained terms (catalog.ts saveTopic), so the preview keeps them too.
+  const withTopic = (edit: Topic) => {
+    const t = { ...edit, learned: edit.learned ?? saved?.learned };
+    return Matcher.fromCatalog({ ...catalog, topics: saved ? catalog.topics.map((x) => (x.id === t.id ? t : x)) : [...catalog.topics, t] });
+  };
   const edited = withTopic(topic);
   const unvetoed = withTopic({ ...topic, exclude: [] });
   const before = saved ? Matcher.fromCatalog(catalog) : undefined;
