@@ -108,7 +108,9 @@ async function main() {
   }));
   for (const p of profiles) if (p.topics.length === 0) p.topics.push(topicIds[0]!);
   const papers = bigListing(60);
+  const buildStart = now();
   const matcher = Matcher.fromCatalog(catalog);
+  const buildFirst = now() - buildStart; // what a run pays: nothing is compiled yet
   const filed = fileListing(papers, matcher);
   const deps = { catalog, renderer, links, maxEmailBytes: 85_000 };
 
@@ -159,6 +161,12 @@ async function main() {
   console.log('\nFiling and selection');
   row('tokenise + stem one paper (once per run)', fmt(analyseOne));
   row(`score one paper against ${catalog.topics.length} topics (once per run)`, fmt(matchOne));
+  const learnedTerms = Object.values(catalog.learned?.topics ?? {}).reduce((n, t) => n + Object.keys(t.terms).length, 0);
+  const hand = Matcher.fromCatalog({ ...catalog, learned: undefined });
+  const handOne = time(20, () => docs.forEach((d) => hand.match(d))) / papers.length;
+  row('  the same, hand-written keywords only', fmt(handOne));
+  row(`  ratio with ${learnedTerms} learned terms / hand only`, `${(matchOne / handOne).toFixed(1)}×`);
+  row('build the matcher from the catalog (once per run)', fmt(buildFirst));
   row('select for one subscriber', fmt(selectOne));
   row('ratio select / render fill', `${(selectOne / fill).toFixed(2)}×`);
 

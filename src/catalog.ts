@@ -6,6 +6,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import YAML from 'yaml';
 import { PaperboyError } from './errors.js';
+import { loadLearned, type Learned } from './learned.js';
 import { formatIssues, readYaml, withFileLock, writeFileAtomic } from './yamlfile.js';
 
 export const TOPIC_ID = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
@@ -42,14 +43,9 @@ export const topicSchema = z
     description: z.string().trim().max(300).default(''),
     /** Terms that file a paper here. A string has weight 1; {term, weight} sets its own. */
     keywords: z.array(term).min(1, 'needs at least one keyword, e.g. ["LoRA", "adapter"]'),
-    /**
-     * Weighted words fitted to labelled papers by `npm run train:topics` (src/train.ts), on top of
-     * `keywords`. Matched and explained like keywords; rewritten by each training run.
-     */
-    learned: z.array(term).optional(),
     /** Terms that veto this topic for a paper, whatever else matched. */
     exclude: z.array(z.string().trim().min(1)).default([]),
-    /** Overrides the catalog threshold for this topic. */
+    /** Overrides the catalog threshold for this topic (a trained topic uses its learned threshold instead: src/learned.ts). */
     threshold: z.number().positive().optional(),
     /** Overrides the catalog `relative` for this topic (0 for aspects such as benchmarks, which sit beside any subject). */
     relative: z.number().min(0).max(1).optional(),
@@ -78,7 +74,8 @@ export const catalogSchema = z
   });
 
 export type Topic = z.infer<typeof topicSchema>;
-export type Catalog = z.infer<typeof catalogSchema>;
+/** The hand-written catalog, plus what training learned on top of it when subscribers/topics.learned.json exists. */
+export type Catalog = z.infer<typeof catalogSchema> & { learned?: Learned };
 export type TopicTerm = z.infer<typeof term>;
 
 export const catalogPath = (subscribersDir: string) => path.join(subscribersDir, 'topics.yaml');
@@ -102,12 +99,12 @@ export async function loadCatalog(subscribersDir: string): Promise<LoadedCatalog
     }
     throw e;
   });
-  return { ...parseCatalog(read.data, file), version_hash: read.version, file };
+  return { ...parseCatalog(read.data, file), learned: await loadLearned(subscribersDir), version_hash: read.version, file };
 }
 
 export type LoadedCatalog = Catalog & { version_hash: string; file: string };
 
-const TOPIC_KEYS = ['id', 'name', 'description', 'keywords', 'learned', 'exclude', 'threshold', 'relative'] as const;
+const TOPIC_KEYS = ['id', 'name', 'description', 'keywords', 'exclude', 'threshold', 'relative'] as const;
 
 /**
  * Add or change one topic in topics.yaml: validated with the same schemas as
@@ -139,8 +136,7 @@ async function saveTopicLocked(
   if (!parsed.success) throw new PaperboyError('CATALOG', formatIssues(file, parsed.error.issues).join('\n'));
   const current = parseCatalog(read.data, file);
   const at = current.topics.findIndex((t) => t.id === parsed.data.id);
-  // The admin form edits hand-written terms; the trained ones stay until the next training run.
-  const topic = topicSchema.parse({ ...parsed.data, learned: parsed.data.learned ?? current.topics[at]?.learned });
+  const topic = parsed.data;
   if (opts.create && at >= 0) throw new PaperboyError('CONFLICT', `${file}: topic "${topic.id}" already exists`);
   if (!opts.create && at < 0) throw new PaperboyError('NOT_FOUND', `${file}: no topic "${topic.id}"`);
   const topics = at >= 0 ? current.topics.map((t, i) => (i === at ? topic : t)) : [...current.topics, topic];
@@ -194,31 +190,4 @@ function setKeepingComments(doc: YAML.Document, map: YAML.YAMLMap, key: string, 
     node.commentBefore = old.commentBefore;
   }
   map.set(key, node);
-}
-
-/**
- * Write trained terms and thresholds (src/train.ts) into topics.yaml, leaving
- * everything else — hand-written keywords, comments, other topics — as it is.
- */
-export async function saveTraining(
-  subscribersDir: string,
-  fits: Array<{ topic: string; learned: TopicTerm[]; threshold: number }>,
-): Promise<LoadedCatalog> {
-  const file = catalogPath(subscribersDir);
-  return withFileLock(file, async () => {
-    const read = await readYaml(file, 'CATALOG');
-    parseCatalog(read.data, file);
-    const seq = read.doc.get('topics', true);
-    if (!YAML.isSeq(seq)) throw new PaperboyError('CATALOG', `${file}: topics: must be a list`);
-    for (const fit of fits) {
-      const node = seq.items.find((item) => YAML.isMap(item) && item.get('id') === fit.topic);
-      if (!YAML.isMap(node)) throw new PaperboyError('NOT_FOUND', `${file}: no topic "${fit.topic}"`);
-      setKeepingComments(read.doc, node, 'threshold', fit.threshold);
-      setKeepingComments(read.doc, node, 'learned', fit.learned);
-    }
-    const text = read.doc.toString({ lineWidth: 0, flowCollectionPadding: true });
-    parseCatalog(YAML.parse(text), file);
-    await writeFileAtomic(file, text);
-    return loadCatalog(subscribersDir);
-  });
 }

@@ -11,11 +11,13 @@
  *   npm run eval:topics                 # both sets
  *   npm run eval:topics -- --check      # exit 1 if held-out micro P/R drop below eval/baseline.json
  *   npm run eval:topics -- --errors dev # list the wrong filings of a set, to tune the catalog
+ *   npm run eval:topics -- --hand-only  # the hand-written keywords alone, without subscribers/topics.learned.json
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadCatalog, type Catalog } from './catalog.js';
 import { PACKAGE_ROOT } from './config.js';
+import { learnedPath } from './learned.js';
 import { analyse, Matcher } from './matcher.js';
 
 export interface Labelled {
@@ -129,7 +131,13 @@ function report(name: string, e: Evaluation): void {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const catalog = await loadCatalog(path.join(PACKAGE_ROOT, 'subscribers'));
+  const loaded = await loadCatalog(path.join(PACKAGE_ROOT, 'subscribers'));
+  const catalog: Catalog = argv.includes('--hand-only') ? { ...loaded, learned: undefined } : loaded;
+  console.log(
+    catalog.learned
+      ? `catalog: ${loaded.file} + learned terms (${learnedPath(path.dirname(loaded.file))}, trained on ${catalog.learned.trainedOn.papers} papers)`
+      : `catalog: ${loaded.file}, hand-written keywords only`,
+  );
   const dev = evaluate(loadLabelled(path.join(EVAL_DIR, 'papers.dev.jsonl')), catalog);
   const heldout = evaluate(loadLabelled(path.join(EVAL_DIR, 'papers.heldout.jsonl')), catalog);
   const errorsOf = argv.includes('--errors') ? argv[argv.indexOf('--errors') + 1] : undefined;

@@ -17,6 +17,8 @@ export const FIELD_WEIGHTS = { title: 3, keywords: 2, abstract: 1 } as const;
 const BM25_K1 = 1.2;
 const BM25_B = 0.75;
 const AVG_ABSTRACT_TOKENS = 190;
+/** Learned words are named in an explanation only while it has fewer terms than this. */
+const LEARNED_IN_EXPLANATION = 3;
 
 export interface Doc {
   id: string;
@@ -38,13 +40,18 @@ export function analyse(paper: Pick<Paper, 'id' | 'title' | 'abstract' | 'aiKeyw
 export interface TopicMatch {
   topic: string;
   score: number;
-  /** Terms that put the paper here, strongest first, as written in the catalog. */
+  /**
+   * Terms that put the paper here, as written in the catalog: hand-written ones first, strongest first;
+   * learned words only while fewer than LEARNED_IN_EXPLANATION terms are named.
+   */
   matched: string[];
 }
 
 export interface TermGroup {
   id: string;
   terms: TopicTerm[];
+  /** Trained terms (src/learned.ts): matched like `terms`, but explained after them. */
+  learned?: TopicTerm[];
   exclude?: string[];
   threshold: number;
   /** Fraction of the paper's best topic score this group must also reach (0 = none). */
@@ -73,17 +80,21 @@ export class Matcher {
   private readonly affixes: Array<{ entry: Entry; kind: 'suffix' | 'prefix'; text: string }> = [];
   private readonly weights: number[][];
   private readonly labels: string[][];
+  /** Per group: terms from this index on are learned ones. */
+  private readonly handCount: number[];
 
   private readonly byId: Map<string, TermGroup>;
 
   constructor(readonly groups: TermGroup[]) {
     this.byId = new Map(groups.map((g) => [g.id, g]));
-    this.weights = groups.map((g) => g.terms.map((t) => (typeof t === 'string' ? 1 : t.weight)));
-    this.labels = groups.map((g) => g.terms.map((t) => (typeof t === 'string' ? t : t.term)));
+    const terms = groups.map((g) => [...g.terms, ...(g.learned ?? [])]);
+    this.handCount = groups.map((g) => g.terms.length);
+    this.weights = terms.map((ts) => ts.map((t) => (typeof t === 'string' ? 1 : t.weight)));
+    this.labels = terms.map((ts) => ts.map((t) => (typeof t === 'string' ? t : t.term)));
     groups.forEach((g, gi) => {
       // Two spellings of one term ("pre-training", "pretraining") count once: the first written wins.
       const canonical = new Map<string, number>();
-      g.terms.forEach((t, ti) => {
+      terms[gi]!.forEach((t, ti) => {
         const pattern = compileTerm(typeof t === 'string' ? t : t.term);
         const key = pattern?.affix
           ? `*${pattern.affix.kind}:${pattern.affix.text}`
@@ -105,15 +116,23 @@ export class Matcher {
     });
   }
 
+  /**
+   * A trained topic (catalog.learned) adds its learned terms and uses its learned
+   * threshold and relative floor, which were fitted together with them.
+   */
   static fromCatalog(catalog: Catalog): Matcher {
     return new Matcher(
-      catalog.topics.map((t) => ({
-        id: t.id,
-        terms: [...t.keywords, ...(t.learned ?? [])],
-        exclude: t.exclude,
-        threshold: t.threshold ?? catalog.threshold,
-        relative: t.relative ?? catalog.relative,
-      })),
+      catalog.topics.map((t) => {
+        const fit = catalog.learned?.topics[t.id];
+        return {
+          id: t.id,
+          terms: t.keywords,
+          learned: fit ? Object.entries(fit.terms).map(([term, weight]) => ({ term, weight })) : undefined,
+          exclude: t.exclude,
+          threshold: fit?.threshold ?? t.threshold ?? catalog.threshold,
+          relative: fit ? catalog.learned!.relative : (t.relative ?? catalog.relative),
+        };
+      }),
     );
   }
 
@@ -144,10 +163,10 @@ export class Matcher {
 
   /**
    * The unweighted evidence for every term of every group: TITLE if in the title
-   * + KEYWORDS if in ai_keywords + BM25 of its abstract mentions. Vetoed groups
-   * come back empty. `scores` weighs this; training fits weights to it.
+   * + KEYWORDS if in ai_keywords + BM25 of its abstract mentions; null for a group
+   * an exclusion vetoed. `scores` weighs this; training fits weights to it.
    */
-  evidence(doc: Doc): Array<Map<number, number>> {
+  evidence(doc: Doc): Array<Map<number, number> | null> {
     const hits: Array<Map<number, Hit>> = this.groups.map(() => new Map());
     const vetoed = new Set<number>();
     const visit = (tokens: Token[], field: Field) => this.scan(tokens, field, hits, vetoed);
@@ -156,8 +175,8 @@ export class Matcher {
     visit(doc.abstract, 'abstract');
     const lengthNorm = 1 - BM25_B + BM25_B * (doc.abstract.length / AVG_ABSTRACT_TOKENS);
     return hits.map((termHits, gi) => {
+      if (vetoed.has(gi)) return null;
       const values = new Map<number, number>();
-      if (vetoed.has(gi)) return values;
       for (const [ti, h] of termHits) {
         const abstract = h.tf > 0 ? (h.tf * (BM25_K1 + 1)) / (h.tf + BM25_K1 * lengthNorm) : 0;
         values.set(ti, (h.title ? FIELD_WEIGHTS.title : 0) + (h.keywords ? FIELD_WEIGHTS.keywords : 0) + FIELD_WEIGHTS.abstract * abstract);
@@ -170,15 +189,21 @@ export class Matcher {
   scores(doc: Doc): TopicMatch[] {
     const out: TopicMatch[] = [];
     this.evidence(doc).forEach((termValues, gi) => {
-      if (termValues.size === 0) return;
-      const parts: Array<{ label: string; value: number }> = [];
-      for (const [ti, raw] of termValues) parts.push({ label: this.labels[gi]![ti]!, value: this.weights[gi]![ti]! * raw });
-      parts.sort((a, b) => b.value - a.value || a.label.localeCompare(b.label));
+      if (!termValues || termValues.size === 0) return;
+      const parts: Array<{ label: string; value: number; learned: boolean }> = [];
+      for (const [ti, raw] of termValues) {
+        parts.push({ label: this.labels[gi]![ti]!, value: this.weights[gi]![ti]! * raw, learned: ti >= this.handCount[gi]! });
+      }
+      // Hand-written terms explain a filing best (they say what the topic is); learned words follow.
+      parts.sort((a, b) => +a.learned - +b.learned || b.value - a.value || a.label.localeCompare(b.label));
       const score = parts.reduce((s, p) => s + p.value, 0);
       if (score <= 0) return;
       const seen = new Set<string>();
       const matched = parts
         .filter((p) => p.value > 0)
+        // Learned words only fill a short explanation: one of dozens of small weights ("memory") says little
+        // to a reader next to the topic's own terms, but a filing made by learned words alone is explained by them.
+        .filter((p, i) => !p.learned || i < LEARNED_IN_EXPLANATION)
         .map((p) => p.label)
         .filter((l) => !seen.has(l.toLowerCase()) && seen.add(l.toLowerCase()));
       out.push({ topic: this.groups[gi]!.id, score: round(score), matched });

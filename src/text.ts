@@ -98,7 +98,18 @@ export function isAcronym(term: string): boolean {
   return term.length <= 8 && (capitals >= 2 || (capitals === 1 && term.length <= 2 && /^[A-Z]/.test(term)));
 }
 
+/** Learned catalogs hold the same word in every topic: compiling each spelling once keeps building a matcher cheap. */
+const compiled = new Map<string, TermPattern | undefined>();
+
 export function compileTerm(term: string): TermPattern | undefined {
+  if (compiled.has(term)) return compiled.get(term);
+  if (compiled.size >= 100_000) compiled.clear();
+  const pattern = compileTermUncached(term);
+  compiled.set(term, pattern);
+  return pattern;
+}
+
+function compileTermUncached(term: string): TermPattern | undefined {
   const label = term.trim();
   // Names built on a common part, like benchmark names (ToolBench, reWordBench): "*bench".
   const affix = /^\*([\p{L}\p{N}]{3,})$/u.exec(label) ?? /^([\p{L}\p{N}]{3,})\*$/u.exec(label);

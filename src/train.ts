@@ -1,5 +1,5 @@
 /**
- * `npm run train:topics` — fit each topic's `learned` terms and threshold to labelled papers.
+ * `npm run train:topics` — fit each topic's learned terms and threshold to labelled papers.
  *
  * Hand-written keywords say what a topic is about but miss the many ways
  * papers actually say it. Training keeps every hand-written keyword and
@@ -9,21 +9,24 @@
  *
  * where evidence(w) is the matcher's own per-term value for a candidate
  * word w (title + ai_keywords + BM25 of abstract mentions). It is written
- * back in catalog units — learned weight v_w / a, threshold −b / a — so the
- * matcher's rule "score ≥ threshold" is exactly the model's "p ≥ 0.5", and
- * the learned words show up in explanations like any other matched term.
+ * to subscribers/topics.learned.json (src/learned.ts) in catalog units —
+ * learned weight v_w / a, threshold (logit(cutoff) − b) / a — so the
+ * matcher's rule "score ≥ threshold" is exactly the model's "p ≥ cutoff",
+ * and the learned words show up in explanations after the hand-written ones.
  *
- *   npm run train:topics                        # fit on eval/papers.dev.jsonl, rewrite subscribers/topics.yaml
+ *   npm run train:topics                        # fit on eval/papers.dev.jsonl, rewrite subscribers/topics.learned.json
  *   npm run train:topics -- --dry-run           # print what would change, write nothing
  *   npm run train:topics -- --labels FILE --subscribers DIR
  *
  * Only the development set is used: the held-out set stays an honest check
- * (`npm run eval:topics`). Training is deterministic: same labels, same catalog.
+ * (`npm run eval:topics`). Training starts from the hand catalog alone, so it
+ * is deterministic: same labels, same topics.yaml, same file.
  */
 import path from 'node:path';
-import { loadCatalog, saveTraining, type Catalog, type TopicTerm } from './catalog.js';
+import { loadCatalog, type Catalog } from './catalog.js';
 import { PACKAGE_ROOT } from './config.js';
 import { EVAL_DIR, evaluate, loadLabelled, type Labelled } from './evaluate.js';
+import { LEARNED_VERSION, saveLearned, type Learned } from './learned.js';
 import { analyse, Matcher } from './matcher.js';
 import { compileTerm, tokenize } from './text.js';
 
@@ -44,30 +47,47 @@ export interface TrainOptions {
   /** A candidate word must occur in at least this many training papers. */
   minPapers: number;
   epochs: number;
+  /**
+   * File when the model's probability reaches this. Below 0.5 because most topics are rare:
+   * a model fitted to few positives is shy of saying yes, and missed papers cost as much as wrong ones.
+   */
+  cutoff: number;
+  /** The `relative` floor for trained topics (src/learned.ts). */
+  relative: number;
 }
 
-export const DEFAULT_TRAINING: TrainOptions = { l2: 0.01, keep: 60, minPapers: 3, epochs: 60 };
+/** Chosen by 3-fold cross-validation inside the development set (eval/LABELLING.md), never on the held-out set. */
+export const DEFAULT_TRAINING: TrainOptions = { l2: 0.01, keep: 1000, minPapers: 3, epochs: 60, cutoff: 0.2, relative: 0 };
 
 export interface TopicFit {
   topic: string;
   positives: number;
-  learned: TopicTerm[];
+  /** word → weight, largest |weight| first. */
+  terms: Record<string, number>;
   threshold: number;
 }
 
 /** Fits every topic that has positive examples; pure (no I/O). */
 export function train(items: Labelled[], catalog: Catalog, opts: TrainOptions = DEFAULT_TRAINING): TopicFit[] {
-  const hand = Matcher.fromCatalog({ ...catalog, topics: catalog.topics.map(({ learned: _, ...t }) => t) });
+  const hand = Matcher.fromCatalog({ ...catalog, learned: undefined });
   const candidates = candidateWords(items, opts.minPapers);
   const words = new Matcher([{ id: 'candidates', terms: candidates, threshold: 1 }]);
   const papers = items.map((p) => {
     const doc = analyse({ id: p.id, title: p.title, abstract: p.abstract, aiKeywords: p.ai_keywords ?? [] });
-    return { labels: new Set(p.labels), hand: new Map(hand.scores(doc).map((m) => [m.topic, m.score])), words: words.evidence(doc)[0]! };
+    const vetoed = new Set(hand.evidence(doc).flatMap((e, gi) => (e ? [] : [hand.groups[gi]!.id])));
+    return {
+      labels: new Set(p.labels),
+      hand: new Map(hand.scores(doc).map((m) => [m.topic, m.score])),
+      words: words.evidence(doc)[0]!,
+      vetoed,
+    };
   });
 
   const fits: TopicFit[] = [];
   for (const topic of catalog.topics) {
-    const y = papers.map((p) => (p.labels.has(topic.id) ? 1 : 0));
+    // A paper an exclusion vetoes is never filed here, whatever its words: it has nothing to teach this topic.
+    const seen = papers.filter((p) => !p.vetoed.has(topic.id));
+    const y = seen.map((p) => (p.labels.has(topic.id) ? 1 : 0));
     const positives = y.reduce<number>((s, v) => s + v, 0);
     if (positives === 0) continue;
     // A word that is already a hand-written term of this topic would be counted once anyway (matcher dedupe).
@@ -81,7 +101,7 @@ export function train(items: Labelled[], catalog: Catalog, opts: TrainOptions = 
     const v = new Float64Array(candidates.length);
     for (let epoch = 0; epoch < opts.epochs; epoch++) {
       const rate = 0.05 / (1 + epoch * 0.1);
-      papers.forEach((p, i) => {
+      seen.forEach((p, i) => {
         const s = p.hand.get(topic.id) ?? 0;
         let z = a * s + b;
         for (const [w, x] of p.words) if (usable[w]) z += v[w]! * x;
@@ -93,11 +113,17 @@ export function train(items: Labelled[], catalog: Catalog, opts: TrainOptions = 
       });
     }
     const learned = [...v.entries()]
-      .map(([w, weight]) => ({ term: candidates[w]!, weight: Math.round((weight / a) * 100) / 100 }))
-      .filter((t) => t.weight !== 0)
-      .sort((x, y2) => Math.abs(y2.weight) - Math.abs(x.weight) || x.term.localeCompare(y2.term))
+      .map(([w, weight]) => [candidates[w]!, Math.round((weight / a) * 100) / 100] as const)
+      .filter(([, weight]) => weight !== 0)
+      .sort((x, y2) => Math.abs(y2[1]) - Math.abs(x[1]) || x[0].localeCompare(y2[0]))
       .slice(0, opts.keep);
-    fits.push({ topic: topic.id, positives, learned, threshold: Math.max(0.5, Math.round((-b / a) * 100) / 100) });
+    const threshold = (Math.log(opts.cutoff / (1 - opts.cutoff)) - b) / a;
+    fits.push({
+      topic: topic.id,
+      positives,
+      terms: Object.fromEntries(learned),
+      threshold: Math.max(0.5, Math.round(threshold * 100) / 100),
+    });
   }
   return fits;
 }
@@ -124,15 +150,20 @@ function candidateWords(items: Labelled[], minPapers: number): string[] {
     .sort();
 }
 
-export function applyFits(catalog: Catalog, fits: TopicFit[]): Catalog {
-  const byId = new Map(fits.map((f) => [f.topic, f]));
+/** The learned file for these fits: what `saveLearned` writes and the matcher reads. */
+export function learnedFrom(fits: TopicFit[], labels: string, papers: number, opts: TrainOptions = DEFAULT_TRAINING): Learned {
   return {
-    ...catalog,
-    topics: catalog.topics.map((t) => {
-      const f = byId.get(t.id);
-      return f ? { ...t, learned: f.learned, threshold: f.threshold } : t;
-    }),
+    version: LEARNED_VERSION,
+    about: 'Written by `npm run train:topics` (src/train.ts); replaced whole by each run. Edit subscribers/topics.yaml instead.',
+    trainedOn: { labels, papers, options: { ...opts } },
+    relative: opts.relative,
+    topics: Object.fromEntries(fits.map((f) => [f.topic, { threshold: f.threshold, positives: f.positives, terms: f.terms }])),
   };
+}
+
+/** The catalog as the matcher will see it once these fits are saved. */
+export function applyFits(catalog: Catalog, fits: TopicFit[], opts: TrainOptions = DEFAULT_TRAINING): Catalog {
+  return { ...catalog, learned: learnedFrom(fits, '', 0, opts) };
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
@@ -149,28 +180,32 @@ async function main(argv: string[]): Promise<number> {
   for (const f of fits) {
     const before = catalog.topics.find((t) => t.id === f.topic)!;
     console.log(
-      `  ${f.topic.padEnd(26)} ${String(f.positives).padStart(4)} positives  ${String(f.learned.length).padStart(3)} learned terms  threshold ${before.threshold ?? catalog.threshold} → ${f.threshold}`,
+      `  ${f.topic.padEnd(26)} ${String(f.positives).padStart(4)} positives  ${String(Object.keys(f.terms).length).padStart(4)} learned terms  threshold ${before.threshold ?? catalog.threshold} (hand) → ${f.threshold}`,
     );
   }
   const heldoutFile = path.join(EVAL_DIR, 'papers.heldout.jsonl');
   if (labelsFile !== heldoutFile) {
     const heldout = loadLabelled(heldoutFile);
-    for (const [name, c] of [
-      ['before', catalog],
-      ['after', trained],
-    ] as const) {
+    const runs: Array<[string, Catalog]> = [
+      ['hand keywords only', { ...catalog, learned: undefined }],
+      ...(catalog.learned ? ([['current learned file', catalog]] as Array<[string, Catalog]>) : []),
+      ['this training', trained],
+    ];
+    for (const [name, c] of runs) {
       const e = evaluate(heldout, c);
       console.log(
-        `held-out ${name}: precision ${pct(e.micro.precision)} recall ${pct(e.micro.recall)} placement ${pct(e.placement.accuracy)}`,
+        `held-out, ${name}: precision ${pct(e.micro.precision)} recall ${pct(e.micro.recall)} placement ${pct(e.placement.accuracy)}`,
       );
     }
   }
   if (argv.includes('--dry-run')) {
-    console.log('dry run: topics.yaml left unchanged');
+    console.log('dry run: nothing written');
     return 0;
   }
-  await saveTraining(subscribersDir, fits);
-  console.log(`wrote learned terms and thresholds of ${fits.length} topics to ${catalog.file}`);
+  // A path inside the package is written relative to it, so the file does not depend on where the clone lives.
+  const rel = path.relative(PACKAGE_ROOT, labelsFile);
+  const file = await saveLearned(subscribersDir, learnedFrom(fits, rel.startsWith('..') ? labelsFile : rel, items.length));
+  console.log(`wrote learned terms and thresholds of ${fits.length} topics to ${file}`);
   return 0;
 }
 

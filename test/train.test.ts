@@ -1,14 +1,15 @@
 /**
  * Training fits each topic's learned terms and threshold to labelled papers,
- * and writes them into topics.yaml without touching what admins wrote.
+ * and writes them to topics.learned.json, never touching what admins wrote.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadCatalog, parseCatalog, saveTopic, saveTraining, type Catalog } from '../src/catalog.js';
+import { loadCatalog, parseCatalog, saveTopic, type Catalog } from '../src/catalog.js';
 import type { Labelled } from '../src/evaluate.js';
 import { analyse, Matcher } from '../src/matcher.js';
-import { applyFits, train } from '../src/train.js';
+import { learnedPath, saveLearned } from '../src/learned.js';
+import { applyFits, learnedFrom, train } from '../src/train.js';
 import { scratchDir } from './helpers/cli.js';
 
 const catalog: Catalog = parseCatalog(
@@ -42,13 +43,10 @@ describe('training learned terms', () => {
   it('learns positive weights for words that mark a topic the hand keywords miss', () => {
     const fits = train(items, catalog);
     const speech = fits.find((f) => f.topic === 'speech')!;
-    const weight = (w: string) => speech.learned.find((t) => typeof t !== 'string' && t.term === w);
     expect(speech.positives).toBe(12);
-    expect(weight('acoustic')).toMatchObject({ weight: expect.any(Number) });
-    expect((weight('acoustic') as { weight: number }).weight).toBeGreaterThan(0);
+    expect(speech.terms.acoustic).toBeGreaterThan(0);
     // A word of the other topic argues against this one.
-    const pixel = speech.learned.find((t) => typeof t !== 'string' && t.term === 'pixel') as { weight: number } | undefined;
-    expect(pixel?.weight ?? 0).toBeLessThanOrEqual(0);
+    expect(speech.terms.pixel ?? 0).toBeLessThanOrEqual(0);
   });
 
   it('files an unseen paper through learned terms, and explains it with them', () => {
@@ -65,10 +63,43 @@ describe('training learned terms', () => {
     expect(Matcher.fromCatalog(catalog).match(doc)).toEqual([]);
   });
 
+  it('explains a filing by its hand-written terms before any learned word', () => {
+    const trained = applyFits(catalog, train(items, catalog));
+    const doc = analyse({ id: '2502.00002', title: 'Acoustic speech', abstract: 'Spoken acoustic speech cues.', aiKeywords: [] });
+    const hit = Matcher.fromCatalog(trained)
+      .match(doc)
+      .find((x) => x.topic === 'speech')!;
+    expect(hit.matched[0]).toBe('speech');
+    expect(hit.matched).toContain('acoustic');
+    // Enough hand-written terms explain a filing on their own: no learned word is named beside them.
+    const three = parseCatalog(
+      { threshold: 3.5, topics: [{ id: 'speech', name: 'Speech', keywords: ['speech', 'audio', 'voice'] }] },
+      'test',
+    );
+    const doc3 = analyse({
+      id: '2502.00005',
+      title: 'Acoustic speech, audio and voice',
+      abstract: 'Spoken acoustic cues.',
+      aiKeywords: [],
+    });
+    const hit3 = Matcher.fromCatalog(applyFits(three, train(items, three))).match(doc3)[0]!;
+    expect(hit3.matched).toEqual(['audio', 'speech', 'voice']);
+  });
+
+  it('learns nothing from a paper an exclusion vetoes for the topic', () => {
+    const vetoing = parseCatalog(
+      { threshold: 3.5, topics: [{ id: 'speech', name: 'Speech', keywords: ['speech'], exclude: ['spoken'] }] },
+      'test',
+    );
+    // Every speech paper says "spoken", which vetoes the topic: nothing is left to learn "acoustic" from.
+    expect(train(items, vetoing).find((f) => f.topic === 'speech')).toBeUndefined();
+    expect(train(items, catalog).find((f) => f.topic === 'speech')!.terms.acoustic).toBeGreaterThan(0);
+  });
+
   it('is deterministic and never writes a hand keyword as a learned term', () => {
     const a = train(items, catalog);
     expect(train(items, catalog)).toEqual(a);
-    const terms = (topic: string) => a.find((f) => f.topic === topic)!.learned.map((t) => (typeof t === 'string' ? t : t.term));
+    const terms = (topic: string) => Object.keys(a.find((f) => f.topic === topic)!.terms);
     expect(terms('speech')).not.toContain('speech');
     expect(terms('vision')).not.toContain('image');
     for (const f of a) expect(f.threshold).toBeGreaterThan(0);
@@ -87,46 +118,84 @@ describe('saving a training run', () => {
   let cleanup: (() => Promise<void>) | undefined;
   afterEach(async () => cleanup?.());
 
-  it('writes learned terms and thresholds, keeps comments and hand keywords, and admin edits keep them', async () => {
+  const handYaml = [
+    '# catalog comment',
+    'threshold: 3.5',
+    'topics:',
+    '  - id: speech',
+    '    name: Speech',
+    '    threshold: 4',
+    '    keywords:',
+    '      - speech # said by hand',
+    '  - id: vision',
+    '    name: Vision',
+    '    keywords: [image]',
+    '',
+  ].join('\n');
+
+  it('writes learned terms beside topics.yaml, which it leaves byte for byte; admin edits keep them', async () => {
     const s = await scratchDir();
     cleanup = s.cleanup;
     const file = path.join(s.subscribers, 'topics.yaml');
-    await writeFile(
-      file,
-      [
-        '# catalog comment',
-        'threshold: 3.5',
-        'topics:',
-        '  - id: speech',
-        '    name: Speech',
-        '    keywords:',
-        '      - speech # said by hand',
-        '  - id: vision',
-        '    name: Vision',
-        '    keywords: [image]',
-        '',
-      ].join('\n'),
-    );
-    await saveTraining(s.subscribers, [{ topic: 'speech', learned: [{ term: 'acoustic', weight: 1.25 }], threshold: 2.75 }]);
-    const text = await readFile(file, 'utf8');
-    expect(text).toContain('# catalog comment');
-    expect(text).toContain('speech # said by hand');
+    await writeFile(file, handYaml);
+    const fits = [{ topic: 'speech', positives: 12, terms: { acoustic: 1.25, pixel: -0.5 }, threshold: 2.75 }];
+    await saveLearned(s.subscribers, learnedFrom(fits, 'eval/papers.dev.jsonl', 48));
+    expect(await readFile(file, 'utf8')).toBe(handYaml);
+
     const loaded = await loadCatalog(s.subscribers);
-    expect(loaded.topics[0]).toMatchObject({ keywords: ['speech'], learned: [{ term: 'acoustic', weight: 1.25 }], threshold: 2.75 });
-    expect(loaded.topics[1]!.learned).toBeUndefined();
+    expect(loaded.topics[0]).toMatchObject({ keywords: ['speech'], threshold: 4 });
+    expect(loaded.learned?.topics.speech).toEqual({ threshold: 2.75, positives: 12, terms: { acoustic: 1.25, pixel: -0.5 } });
+    expect(loaded.learned?.trainedOn).toMatchObject({ labels: 'eval/papers.dev.jsonl', papers: 48 });
+    // The learned threshold replaces the hand one for a trained topic; an untrained topic keeps its own.
+    const m = Matcher.fromCatalog(loaded);
+    // "speech" in a title scores 3: above the learned threshold (2.75), below the hand one (4).
+    const p = analyse({ id: '2502.00003', title: 'Speech units', abstract: 'Units.', aiKeywords: [] });
+    expect(
+      Matcher.fromCatalog(loaded)
+        .match(p)
+        .map((x) => x.topic),
+    ).toEqual(['speech']);
+    expect(Matcher.fromCatalog({ ...loaded, learned: undefined }).match(p)).toEqual([]);
+    // A negative learned word argues against the topic.
+    const q = analyse({ id: '2502.00004', title: 'Speech pixel units', abstract: 'Units.', aiKeywords: [] });
+    expect(Matcher.fromCatalog(loaded).match(q)).toEqual([]);
 
     // The admin form knows nothing of learned terms: saving a topic must not drop them.
     await saveTopic(s.subscribers, { id: 'speech', name: 'Speech & audio', keywords: ['speech', 'audio'] });
     const after = await loadCatalog(s.subscribers);
-    expect(after.topics[0]).toMatchObject({ name: 'Speech & audio', learned: [{ term: 'acoustic', weight: 1.25 }] });
+    expect(after.topics[0]).toMatchObject({ name: 'Speech & audio' });
+    expect(after.learned?.topics.speech?.terms).toEqual({ acoustic: 1.25, pixel: -0.5 });
+    expect(await readFile(file, 'utf8')).toContain('speech # said by hand');
   });
 
-  it('refuses a fit for a topic the catalog does not have, leaving the file alone', async () => {
+  it('files by the hand catalog alone when there is no learned file, and ignores learned topics it no longer has', async () => {
     const s = await scratchDir();
     cleanup = s.cleanup;
-    const file = path.join(s.subscribers, 'topics.yaml');
-    const before = await readFile(file, 'utf8');
-    await expect(saveTraining(s.subscribers, [{ topic: 'nope', learned: [], threshold: 1 }])).rejects.toThrow(/no topic "nope"/);
-    expect(await readFile(file, 'utf8')).toBe(before);
+    await writeFile(path.join(s.subscribers, 'topics.yaml'), handYaml);
+    await rm(learnedPath(s.subscribers), { force: true });
+    expect((await loadCatalog(s.subscribers)).learned).toBeUndefined();
+
+    await saveLearned(s.subscribers, learnedFrom([{ topic: 'gone', positives: 3, terms: { acoustic: 9 }, threshold: 1 }], 'x.jsonl', 3));
+    const m = Matcher.fromCatalog(await loadCatalog(s.subscribers));
+    expect(m.match(analyse({ id: '2502.00004', title: 'Acoustic', abstract: 'Acoustic.', aiKeywords: [] }))).toEqual([]);
+  });
+
+  it('refuses a damaged learned file with its name, the field and how to recover', async () => {
+    const s = await scratchDir();
+    cleanup = s.cleanup;
+    const file = learnedPath(s.subscribers);
+    await writeFile(
+      file,
+      '{"version": 1, "trainedOn": {"labels": "x", "papers": 1, "options": {}}, "topics": {"speech": {"threshold": -1, "positives": 1, "terms": {}}}}',
+    );
+    const err = await loadCatalog(s.subscribers).then(
+      () => new Error('loaded'),
+      (e: unknown) => e as Error,
+    );
+    expect(err.message).toContain(file);
+    expect(err.message).toContain('topics.speech.threshold');
+    expect(err.message).toMatch(/train:topics|delete the file/);
+    await writeFile(file, '{"version": 1, ');
+    await expect(loadCatalog(s.subscribers)).rejects.toThrow(/not valid JSON/);
   });
 });

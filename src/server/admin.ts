@@ -304,7 +304,7 @@ export function registerAdmin(app: Hono<AppEnv>, deps: Deps): void {
       ${done === 'saved' ? notice('ok', 'Topic saved.') : done === 'added' ? notice('ok', 'Topic added.') : ''}
       <p class="muted">
         The catalog in <code>topics.yaml</code>: a paper is filed under a topic when its score reaches the threshold (${catalog.threshold}
-        unless the topic sets its own).
+        unless the topic sets its own, or has learned one in <code>topics.learned.json</code>).
       </p>
       <div class="actions top"><a class="button" href="/admin/topics/new">Add a topic</a></div>
       <table class="list stack" id="topics">
@@ -518,6 +518,16 @@ interface TopicFormState {
   banner?: SafeHtml;
 }
 
+/** A trained topic files by its learned threshold and terms too: say so where the hand threshold is edited. */
+function trainedHint(catalog: LoadedCatalog, id: string) {
+  const fit = catalog.learned?.topics[id];
+  if (!fit) return '';
+  return html`<p class="hint" id="trained">
+    Trained topic: ${Object.keys(fit.terms).length} learned terms and a learned threshold of ${fit.threshold}
+    (<code>topics.learned.json</code>) apply on top of these keywords; re-run <code>npm run train:topics</code> after larger edits.
+  </p>`;
+}
+
 async function topicFormPage(c: Context<AppEnv>, deps: Deps, catalog: LoadedCatalog, s: TopicFormState, status: Status = 200) {
   const { form, errors } = s;
   const choices = await deps.listingChoices();
@@ -562,7 +572,7 @@ async function topicFormPage(c: Context<AppEnv>, deps: Deps, catalog: LoadedCata
           placeholder="${String(catalog.threshold)}"
           ${invalid(errors, 'threshold')}
         />
-        ${fieldError(errors, 'threshold')}
+        ${fieldError(errors, 'threshold')} ${trainedHint(catalog, form.id)}
         <label for="relative">Relative floor (optional)</label>
         <input
           type="number"
@@ -611,14 +621,16 @@ async function topicPreview(deps: Deps, catalog: LoadedCatalog, topic: Topic, li
   } catch (e) {
     return notice('error', describeError(e));
   }
-  const threshold = topic.threshold ?? catalog.threshold;
+  const fit = catalog.learned?.topics[topic.id];
+  const threshold = fit?.threshold ?? topic.threshold ?? catalog.threshold;
   const saved = catalog.topics.find((t) => t.id === topic.id);
-  // The whole catalog takes part: a topic is filed only above its threshold and the relative floor set by the others.
-  // Saving keeps the trained terms (catalog.ts saveTopic), so the preview keeps them too.
-  const withTopic = (edit: Topic) => {
-    const t = { ...edit, learned: edit.learned ?? saved?.learned };
-    return Matcher.fromCatalog({ ...catalog, topics: saved ? catalog.topics.map((x) => (x.id === t.id ? t : x)) : [...catalog.topics, t] });
-  };
+  // The whole catalog takes part, learned terms included: a topic is filed only above its threshold
+  // and the relative floor set by the others.
+  const withTopic = (edit: Topic) =>
+    Matcher.fromCatalog({
+      ...catalog,
+      topics: saved ? catalog.topics.map((x) => (x.id === edit.id ? edit : x)) : [...catalog.topics, edit],
+    });
   const edited = withTopic(topic);
   const unvetoed = withTopic({ ...topic, exclude: [] });
   const before = saved ? Matcher.fromCatalog(catalog) : undefined;
