@@ -19,14 +19,20 @@ import { loadCatalog, type Catalog } from './catalog.js';
 import { PACKAGE_ROOT } from './config.js';
 import { learnedPath } from './learned.js';
 import { analyse, Matcher } from './matcher.js';
+import { PaperboyError } from './errors.js';
+import { formatIssues } from './yamlfile.js';
+import { z } from 'zod';
 
-export interface Labelled {
-  id: string;
-  title: string;
-  abstract: string;
-  ai_keywords?: string[];
-  labels: string[];
-}
+/** One labelled paper: a line of eval/papers.*.jsonl (or of your own file for `train:topics --labels`). */
+const labelledSchema = z.object({
+  id: z.string().min(1),
+  title: z.string().min(1),
+  abstract: z.string(),
+  ai_keywords: z.array(z.string()).optional(),
+  labels: z.array(z.string()),
+});
+
+export type Labelled = z.infer<typeof labelledSchema>;
 
 export interface TopicScore {
   tp: number;
@@ -48,10 +54,39 @@ export interface Evaluation {
 export const EVAL_DIR = path.join(PACKAGE_ROOT, 'eval');
 
 export function loadLabelled(file: string): Labelled[] {
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as Labelled);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new PaperboyError(
+      'NOT_FOUND',
+      `${file}: cannot read labelled papers (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
+  }
+  const example = '{"id": "2410.12345", "title": "…", "abstract": "…", "labels": ["peft"]}';
+  const items: Labelled[] = [];
+  text.split('\n').forEach((l, i) => {
+    if (!l.trim()) return;
+    let data: unknown;
+    try {
+      data = JSON.parse(l);
+    } catch (e) {
+      throw new PaperboyError(
+        'USAGE',
+        `${file}:${i + 1}: not a JSON object (${(e as Error).message}); each line is one paper, e.g. ${example}`,
+      );
+    }
+    const parsed = labelledSchema.safeParse(data);
+    if (!parsed.success) {
+      throw new PaperboyError(
+        'USAGE',
+        `${formatIssues(`${file}:${i + 1}`, parsed.error.issues).join('\n')}\neach line is one paper, e.g. ${example}`,
+      );
+    }
+    items.push(parsed.data);
+  });
+  if (items.length === 0) throw new PaperboyError('USAGE', `${file}: no labelled papers; each line is one paper, e.g. ${example}`);
+  return items;
 }
 
 const ratio = (a: number, b: number) => (b === 0 ? 1 : a / b);
@@ -171,5 +206,9 @@ async function main(argv: string[]): Promise<number> {
 }
 
 if (process.argv[1] && import.meta.url === new URL(`file://${path.resolve(process.argv[1])}`).href) {
-  process.exitCode = await main(process.argv.slice(2));
+  process.exitCode = await main(process.argv.slice(2)).catch((e: unknown) => {
+    if (!(e instanceof PaperboyError)) throw e;
+    console.error(`paperboy eval:topics: ${e.message}`);
+    return 2;
+  });
 }

@@ -17,13 +17,17 @@
  *   npm run train:topics                        # fit on eval/papers.dev.jsonl, rewrite subscribers/topics.learned.json
  *   npm run train:topics -- --dry-run           # print what would change, write nothing
  *   npm run train:topics -- --labels FILE --subscribers DIR
+ *   npm run train:topics -- --cv [--folds 3]    # cross-validate the options on the labels, write nothing
+ *   npm run train:topics -- --cutoff 0.3 --keep 500 --l2 0.01   # other options (with --cv, to compare)
  *
  * Only the development set is used: the held-out set stays an honest check
  * (`npm run eval:topics`). Training starts from the hand catalog alone, so it
  * is deterministic: same labels, same topics.yaml, same file.
  */
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { loadCatalog, type Catalog } from './catalog.js';
+import { PaperboyError } from './errors.js';
 import { PACKAGE_ROOT } from './config.js';
 import { EVAL_DIR, evaluate, loadLabelled, type Labelled } from './evaluate.js';
 import { LEARNED_VERSION, saveLearned, type Learned } from './learned.js';
@@ -166,17 +170,105 @@ export function applyFits(catalog: Catalog, fits: TopicFit[], opts: TrainOptions
   return { ...catalog, learned: learnedFrom(fits, '', 0, opts) };
 }
 
+export interface Figures {
+  precision: number;
+  recall: number;
+  f1: number;
+  placement: number;
+}
+
+/**
+ * k-fold cross-validation inside one labelled set: train on k−1 folds, score the
+ * held-back one, pool the counts. Folds come from a hash of the paper id, so
+ * the same labels always give the same folds. This is how the options were
+ * chosen without looking at the held-out set.
+ */
+export function crossValidate(items: Labelled[], catalog: Catalog, opts: TrainOptions = DEFAULT_TRAINING, folds = 3) {
+  const fold = (id: string) => parseInt(createHash('md5').update(id).digest('hex').slice(0, 6), 16) % folds;
+  const hand = { ...catalog, learned: undefined };
+  const pooled = { trained: [0, 0, 0, 0, 0], hand: [0, 0, 0, 0, 0] };
+  const add = (acc: number[], e: ReturnType<typeof evaluate>) =>
+    [e.micro.tp, e.micro.fp, e.micro.fn, e.placement.correct, e.placement.filed].forEach((x, i) => (acc[i]! += x));
+  for (let k = 0; k < folds; k++) {
+    const test = items.filter((p) => fold(p.id) === k);
+    add(
+      pooled.trained,
+      evaluate(
+        test,
+        applyFits(
+          hand,
+          train(
+            items.filter((p) => fold(p.id) !== k),
+            hand,
+            opts,
+          ),
+          opts,
+        ),
+      ),
+    );
+    add(pooled.hand, evaluate(test, hand));
+  }
+  const figures = ([tp, fp, fn, correct, filed]: number[]): Figures => {
+    const precision = tp! + fp! ? tp! / (tp! + fp!) : 0;
+    const recall = tp! + fn! ? tp! / (tp! + fn!) : 0;
+    return {
+      precision,
+      recall,
+      f1: precision + recall ? (2 * precision * recall) / (precision + recall) : 0,
+      placement: filed ? correct! / filed : 0,
+    };
+  };
+  return { trained: figures(pooled.trained), hand: figures(pooled.hand) };
+}
+
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+const line = (f: Figures) => `precision ${pct(f.precision)} recall ${pct(f.recall)} F1 ${pct(f.f1)} placement ${pct(f.placement)}`;
+
+/** Options from the command line (`--cutoff 0.3`), on top of the defaults; a bad value is refused by name. */
+function optionsFrom(arg: (name: string) => string | undefined): TrainOptions {
+  const opts = { ...DEFAULT_TRAINING };
+  const limits: Record<keyof TrainOptions, [number, number, boolean]> = {
+    l2: [0, 10, false],
+    keep: [1, 100_000, true],
+    minPapers: [1, 1000, true],
+    epochs: [1, 1000, true],
+    cutoff: [0.01, 0.99, false],
+    relative: [0, 1, false],
+  };
+  for (const [name, [min, max, integer]] of Object.entries(limits) as Array<[keyof TrainOptions, [number, number, boolean]]>) {
+    const flag = `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`; // minPapers → --min-papers
+    const raw = arg(flag);
+    if (raw === undefined) continue;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
+      throw new PaperboyError('USAGE', `${flag}: expected ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}, got "${raw}"`);
+    }
+    opts[name] = value;
+  }
+  return opts;
+}
 
 async function main(argv: string[]): Promise<number> {
   const arg = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
   const subscribersDir = path.resolve(arg('--subscribers') ?? path.join(PACKAGE_ROOT, 'subscribers'));
   const labelsFile = path.resolve(arg('--labels') ?? path.join(EVAL_DIR, 'papers.dev.jsonl'));
+  const opts = optionsFrom(arg);
   const catalog = await loadCatalog(subscribersDir);
   const items = loadLabelled(labelsFile);
-  console.log(`training on ${items.length} labelled papers from ${labelsFile}`);
-  const fits = train(items, catalog);
-  const trained = applyFits(catalog, fits);
+  if (argv.includes('--cv')) {
+    const folds = Number(arg('--folds') ?? 3);
+    if (!Number.isInteger(folds) || folds < 2 || folds > 20)
+      throw new PaperboyError('USAGE', `--folds: expected 2 to 20, got "${arg('--folds')}"`);
+    console.log(`${folds}-fold cross-validation on ${items.length} labelled papers from ${labelsFile}; options ${JSON.stringify(opts)}`);
+    const cv = crossValidate(items, catalog, opts, folds);
+    console.log(`  hand keywords only: ${line(cv.hand)}`);
+    console.log(`  with learned terms: ${line(cv.trained)}`);
+    console.log('nothing written');
+    return 0;
+  }
+  console.log(`training on ${items.length} labelled papers from ${labelsFile}; options ${JSON.stringify(opts)}`);
+  const fits = train(items, catalog, opts);
+  const trained = applyFits(catalog, fits, opts);
   for (const f of fits) {
     const before = catalog.topics.find((t) => t.id === f.topic)!;
     console.log(
@@ -204,11 +296,15 @@ async function main(argv: string[]): Promise<number> {
   }
   // A path inside the package is written relative to it, so the file does not depend on where the clone lives.
   const rel = path.relative(PACKAGE_ROOT, labelsFile);
-  const file = await saveLearned(subscribersDir, learnedFrom(fits, rel.startsWith('..') ? labelsFile : rel, items.length));
+  const file = await saveLearned(subscribersDir, learnedFrom(fits, rel.startsWith('..') ? labelsFile : rel, items.length, opts));
   console.log(`wrote learned terms and thresholds of ${fits.length} topics to ${file}`);
   return 0;
 }
 
 if (process.argv[1] && import.meta.url === new URL(`file://${path.resolve(process.argv[1])}`).href) {
-  process.exitCode = await main(process.argv.slice(2));
+  process.exitCode = await main(process.argv.slice(2)).catch((e: unknown) => {
+    if (!(e instanceof PaperboyError)) throw e;
+    console.error(`paperboy train:topics: ${e.message}`);
+    return 2;
+  });
 }

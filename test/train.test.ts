@@ -2,15 +2,16 @@
  * Training fits each topic's learned terms and threshold to labelled papers,
  * and writes them to topics.learned.json, never touching what admins wrote.
  */
+import { spawnSync } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadCatalog, parseCatalog, saveTopic, type Catalog } from '../src/catalog.js';
 import type { Labelled } from '../src/evaluate.js';
 import { analyse, Matcher } from '../src/matcher.js';
-import { learnedPath, saveLearned } from '../src/learned.js';
-import { applyFits, learnedFrom, train } from '../src/train.js';
-import { scratchDir } from './helpers/cli.js';
+import { learnedPath, saveLearned, type Learned } from '../src/learned.js';
+import { applyFits, crossValidate, learnedFrom, train } from '../src/train.js';
+import { ROOT, scratchDir } from './helpers/cli.js';
 
 const catalog: Catalog = parseCatalog(
   {
@@ -105,6 +106,13 @@ describe('training learned terms', () => {
     for (const f of a) expect(f.threshold).toBeGreaterThan(0);
   });
 
+  it('cross-validates: learned terms beat the hand keywords on folds they were not fitted to, the same way every time', () => {
+    const cv = crossValidate(items, catalog);
+    expect(cv.trained.f1).toBeGreaterThan(cv.hand.f1);
+    expect(cv.hand.recall).toBe(0); // no paper says "speech" or "image": the hand keywords alone file nothing
+    expect(crossValidate(items, catalog)).toEqual(cv);
+  });
+
   it('skips a topic with no positive examples', () => {
     const fits = train(
       items.filter((p) => !p.labels.includes('vision')),
@@ -197,5 +205,49 @@ describe('saving a training run', () => {
     expect(err.message).toMatch(/train:topics|delete the file/);
     await writeFile(file, '{"version": 1, ');
     await expect(loadCatalog(s.subscribers)).rejects.toThrow(/not valid JSON/);
+  });
+});
+
+describe('npm run train:topics', () => {
+  let cleanup: (() => Promise<void>) | undefined;
+  afterEach(async () => cleanup?.());
+  const run = (args: string[]) =>
+    spawnSync(process.execPath, [path.join(ROOT, 'dist/train.js'), ...args], { encoding: 'utf8', timeout: 60_000 });
+
+  it('writes the learned file with its options; --dry-run and --cv write nothing; bad options and labels are refused by name', async () => {
+    const s = await scratchDir();
+    cleanup = s.cleanup;
+    const labels = path.join(s.dir, 'labels.jsonl');
+    await writeFile(labels, items.map((p) => JSON.stringify(p)).join('\n'));
+    await writeFile(
+      path.join(s.subscribers, 'topics.yaml'),
+      'threshold: 3.5\ntopics:\n  - { id: speech, name: Speech, keywords: [speech] }\n',
+    );
+    await rm(learnedPath(s.subscribers), { force: true });
+    const base = ['--labels', labels, '--subscribers', s.subscribers];
+
+    for (const extra of [['--dry-run'], ['--cv', '--folds', '2']]) {
+      const r = run([...base, ...extra]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/nothing written/);
+      await expect(readFile(learnedPath(s.subscribers), 'utf8')).rejects.toThrow(/ENOENT/);
+    }
+    expect(run([...base, '--cv']).stdout).toMatch(/with learned terms: precision [\d.]+% recall [\d.]+%/);
+
+    const ok = run([...base, '--keep', '5', '--min-papers', '2']);
+    expect(ok.status, ok.stderr).toBe(0);
+    const written = JSON.parse(await readFile(learnedPath(s.subscribers), 'utf8')) as Learned;
+    expect(written.trainedOn).toMatchObject({ labels, papers: items.length, options: { keep: 5, minPapers: 2, cutoff: 0.2 } });
+    expect(Object.keys(written.topics.speech!.terms).length).toBeLessThanOrEqual(5);
+    expect(written.topics.speech!.terms.acoustic).toBeGreaterThan(0);
+
+    const bad = run([...base, '--cutoff', '2']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--cutoff: expected a number from 0.01 to 0.99, got "2"');
+    await writeFile(labels, `${JSON.stringify(items[0])}\n{"id": "2501.1", "title": "x", "labels": "peft"}\n`);
+    const badLabels = run(base);
+    expect(badLabels.status).toBe(2);
+    expect(badLabels.stderr).toContain(`${labels}:2: abstract`);
+    expect(badLabels.stderr).toContain(`${labels}:2: labels`);
   });
 });
