@@ -36,7 +36,10 @@ export const envSchema = z.object({
   ),
   /** Sender of the digest, e.g. "Paperboy <digest@example.org>". */
   MAIL_FROM: z.string().trim().min(3).default('Paperboy <paperboy@localhost>'),
-  /** Public base URL of `paperboy serve`, used for unsubscribe and manage links. Use https in production. */
+  /**
+   * Public base URL of `paperboy serve`, used for unsubscribe and manage links. Use https in production.
+   * Unset: http://127.0.0.1:PORT (and `serve --port N` makes it port N), i.e. the web app on this machine.
+   */
   PUBLIC_URL: httpUrl.default('http://127.0.0.1:8787'),
   /**
    * "true" lets `run`/`schedule` send over SMTP with a non-https PUBLIC_URL. Only for a test
@@ -150,12 +153,15 @@ export interface Config extends Env {
   dataDir: string;
   subscribersDir: string;
   outboxDir: string;
+  /** False when PUBLIC_URL fell back to its default: `serve --port` may then point it at the port it serves. */
+  publicUrlSet: boolean;
 }
 
 /** Load `.env` (without overriding the real environment) and validate. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd(), overrides: Partial<Env> = {}): Config {
   if (env === process.env) dotenv.config({ path: path.join(cwd, '.env'), quiet: true });
-  const parsed = envSchema.safeParse({ ...pickKnown(env), ...stripUndefined(overrides) });
+  const given = { ...pickKnown(env), ...stripUndefined(overrides) };
+  const parsed = envSchema.safeParse(given);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
     throw new PaperboyError(
@@ -164,11 +170,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     );
   }
   const c = parsed.data;
+  const publicUrlSet = given.PUBLIC_URL !== undefined && given.PUBLIC_URL !== '';
   return {
     ...c,
+    // Unset, links point at this machine's web app, on the port it is configured to serve.
+    PUBLIC_URL: publicUrlSet || c.PORT === 0 ? c.PUBLIC_URL : `http://127.0.0.1:${c.PORT}`,
     dataDir: path.resolve(cwd, c.DATA_DIR),
     subscribersDir: path.resolve(cwd, c.SUBSCRIBERS_DIR),
     outboxDir: path.resolve(cwd, c.OUTBOX_DIR),
+    publicUrlSet,
   };
 }
 

@@ -12,13 +12,16 @@ export function registerServe(program: Command): void {
     .description('run the web app: /preview, /admin and the unsubscribe / manage links (global --subscribers DIR applies)')
     .option('--port <n>', 'port to listen on (env PORT, default 8787)')
     .action(async (flags: { port?: string }, cmd: Command) => {
-      const { config, log } = setup(cmd);
-      let port = config.PORT;
+      const { config: loaded, log } = setup(cmd);
+      let port = loaded.PORT;
       if (flags.port !== undefined) {
         port = Number(flags.port);
         if (!/^\d+$/.test(flags.port) || port > 65535)
           throw new PaperboyError('USAGE', `--port: "${flags.port}" is not a port number (0-65535)`);
       }
+      // An unset PUBLIC_URL means "this machine": links in the pages served must reach the port actually served.
+      // (Port 0 is only known once bound; tests use it, and they set PUBLIC_URL when links matter.)
+      const config = !loaded.publicUrlSet && port !== 0 ? { ...loaded, PUBLIC_URL: `http://127.0.0.1:${port}` } : loaded;
       const secret = await loadSecret(config.TOKEN_SECRET, config.dataDir);
       const server = await startServer({ config, secret, log, port });
       log.info('serve.listening', { url: server.url, public: config.PUBLIC_URL, subscribers: config.subscribersDir });

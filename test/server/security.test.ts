@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -198,6 +199,49 @@ describe('live reload', () => {
 });
 
 describe('paperboy serve', () => {
+  it('points links at the port it serves when PUBLIC_URL is unset, and keeps a PUBLIC_URL that is set', { timeout: 30_000 }, async () => {
+    const scratch = await scratchDir();
+    // A port that was free a moment ago: the OS hands out a fresh one for port 0.
+    const free = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const port = (s.address() as AddressInfo).port;
+        s.close(() => resolve(port));
+      });
+    });
+    const listening = async (env: Record<string, string>) => {
+      const child = spawn(process.execPath, [BIN, 'serve', '--port', String(free), '--subscribers', scratch.subscribers], {
+        cwd: scratch.dir,
+        env: cleanEnv({ DATA_DIR: path.join(scratch.dir, 'data'), ...env }),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      try {
+        return await new Promise<string>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`no listening line: ${stderr}`)), 20_000);
+          child.stderr.on('data', (d) => {
+            stderr += d;
+            const line = stderr.split('\n').find((l) => l.includes('serve.listening'));
+            if (line) {
+              clearTimeout(timer);
+              resolve(line);
+            }
+          });
+          child.on('exit', () => reject(new Error(`exited: ${stderr}`)));
+        });
+      } finally {
+        const exited = new Promise((resolve) => child.on('exit', resolve));
+        child.kill('SIGTERM');
+        await exited;
+      }
+    };
+    try {
+      expect(await listening({})).toContain(`public=http://127.0.0.1:${free}`);
+      expect(await listening({ PUBLIC_URL: 'https://digest.example.org' })).toContain('public=https://digest.example.org');
+    } finally {
+      await scratch.cleanup();
+    }
+  });
+
   it('starts on the given port, serves, and stops on SIGTERM', { timeout: 30_000 }, async () => {
     const scratch = await scratchDir();
     const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--subscribers', scratch.subscribers], {
