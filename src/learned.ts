@@ -65,6 +65,14 @@ export const learnedSchema = z
 export type Learned = z.infer<typeof learnedSchema>;
 export type LearnedTopic = z.infer<typeof learnedTopic>;
 
+/**
+ * The learned entry of one topic. Own keys only: a topic may be called "constructor" or
+ * "toString", and an inherited property must never read as a trained topic.
+ */
+export function learnedFor(learned: Learned | undefined, topicId: string): LearnedTopic | undefined {
+  return learned && Object.hasOwn(learned.topics, topicId) ? learned.topics[topicId] : undefined;
+}
+
 /** The learned file of a subscribers folder, or undefined when there is none. */
 export async function loadLearned(subscribersDir: string): Promise<Learned | undefined> {
   const file = learnedPath(subscribersDir);

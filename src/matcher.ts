@@ -10,6 +10,7 @@
  * filed when its score reaches the topic's threshold and no exclusion matched.
  */
 import type { Catalog, TopicTerm } from './catalog.js';
+import { learnedFor } from './learned.js';
 import type { Paper } from './paper.js';
 import { compileTerm, tokenize, type Token } from './text.js';
 
@@ -123,7 +124,7 @@ export class Matcher {
   static fromCatalog(catalog: Catalog): Matcher {
     return new Matcher(
       catalog.topics.map((t) => {
-        const fit = catalog.learned?.topics[t.id];
+        const fit = learnedFor(catalog.learned, t.id);
         return {
           id: t.id,
           terms: t.keywords,

@@ -11,7 +11,10 @@
  * word w (title + ai_keywords + BM25 of abstract mentions). It is written
  * to subscribers/topics.learned.json (src/learned.ts) in catalog units —
  * learned weight v_w / a, threshold (logit(cutoff) − b) / a — so the
- * matcher's rule "score ≥ threshold" is exactly the model's "p ≥ cutoff",
+ * matcher's rule "score ≥ threshold" is the model's "p ≥ cutoff" (up to
+ * weights rounded to 0.01 and a threshold floor of 0.5; after keeping the
+ * `keep` strongest words the model is refitted on them, so no dropped word
+ * is silently missing from it),
  * and the learned words show up in explanations after the hand-written ones.
  *
  *   npm run train:topics                        # fit on eval/papers.dev.jsonl, rewrite subscribers/topics.learned.json
@@ -100,27 +103,42 @@ export function train(items: Labelled[], catalog: Catalog, opts: TrainOptions = 
     );
     const usable = candidates.map((w) => !handKeys.has(compileTerm(w)!.variants[0]!.join(' ')));
 
-    let a = 1;
-    let b = -(topic.threshold ?? catalog.threshold);
-    const v = new Float64Array(candidates.length);
-    for (let epoch = 0; epoch < opts.epochs; epoch++) {
-      const rate = 0.05 / (1 + epoch * 0.1);
-      seen.forEach((p, i) => {
-        const s = p.hand.get(topic.id) ?? 0;
-        let z = a * s + b;
-        for (const [w, x] of p.words) if (usable[w]) z += v[w]! * x;
-        const g = 1 / (1 + Math.exp(-z)) - y[i]!;
-        // The hand score spans ~0–20 where a word's evidence spans ~0–5: a smaller step keeps `a` stable.
-        a = Math.max(0.2, a - rate * g * s * 0.2);
-        b -= rate * g;
-        for (const [w, x] of p.words) if (usable[w]) v[w] = v[w]! - rate * (g * x + opts.l2 * v[w]!);
-      });
+    const model = { a: 1, b: -(topic.threshold ?? catalog.threshold), v: new Float64Array(candidates.length) };
+    const fit = (use: boolean[]) => {
+      for (let epoch = 0; epoch < opts.epochs; epoch++) {
+        const rate = 0.05 / (1 + epoch * 0.1);
+        seen.forEach((p, i) => {
+          const s = p.hand.get(topic.id) ?? 0;
+          let z = model.a * s + model.b;
+          for (const [w, x] of p.words) if (use[w]) z += model.v[w]! * x;
+          const g = 1 / (1 + Math.exp(-z)) - y[i]!;
+          // The hand score spans ~0–20 where a word's evidence spans ~0–5: a smaller step keeps `a` stable.
+          model.a = Math.max(0.2, model.a - rate * g * s * 0.2);
+          model.b -= rate * g;
+          for (const [w, x] of p.words) if (use[w]) model.v[w] = model.v[w]! - rate * (g * x + opts.l2 * model.v[w]!);
+        });
+      }
+    };
+    fit(usable);
+    // Keep the `keep` strongest words, then refit with only those: the words dropped carried weight
+    // (mostly small negatives), and the threshold must be the one of the model actually shipped.
+    const byStrength = (x: number, y2: number) =>
+      Math.abs(model.v[y2]!) - Math.abs(model.v[x]!) || (candidates[x]! < candidates[y2]! ? -1 : 1);
+    const kept = new Set(
+      [...model.v.keys()]
+        .filter((w) => usable[w] && model.v[w] !== 0)
+        .sort(byStrength)
+        .slice(0, opts.keep),
+    );
+    if (kept.size < usable.filter(Boolean).length) {
+      model.v.forEach((_, w) => kept.has(w) || (model.v[w] = 0));
+      fit(usable.map((u, w) => u && kept.has(w)));
     }
-    const learned = [...v.entries()]
-      .map(([w, weight]) => [candidates[w]!, Math.round((weight / a) * 100) / 100] as const)
+    const { a, b, v } = model;
+    const learned = [...kept]
+      .map((w) => [candidates[w]!, Math.round((v[w]! / a) * 100) / 100] as const)
       .filter(([, weight]) => weight !== 0)
-      .sort((x, y2) => Math.abs(y2[1]) - Math.abs(x[1]) || x[0].localeCompare(y2[0]))
-      .slice(0, opts.keep);
+      .sort((x, y2) => Math.abs(y2[1]) - Math.abs(x[1]) || (x[0] < y2[0] ? -1 : 1));
     const threshold = (Math.log(opts.cutoff / (1 - opts.cutoff)) - b) / a;
     fits.push({
       topic: topic.id,
@@ -149,7 +167,7 @@ function candidateWords(items: Labelled[], minPapers: number): string[] {
   }
   return [...papersWith]
     .filter(([, n]) => n >= minPapers && n < items.length * 0.3)
-    .map(([k]) => [...spellings.get(k)!].sort((x, y) => y[1] - x[1] || x[0].localeCompare(y[0]))[0]![0])
+    .map(([k]) => [...spellings.get(k)!].sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1))[0]![0])
     .filter((w) => compileTerm(w) && !compileTerm(w)!.acronym)
     .sort();
 }

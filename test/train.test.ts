@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadCatalog, parseCatalog, saveTopic, type Catalog } from '../src/catalog.js';
 import type { Labelled } from '../src/evaluate.js';
 import { analyse, Matcher } from '../src/matcher.js';
-import { learnedPath, saveLearned, type Learned } from '../src/learned.js';
+import { learnedFor, learnedPath, saveLearned, type Learned } from '../src/learned.js';
 import { applyFits, crossValidate, learnedFrom, train } from '../src/train.js';
 import { ROOT, scratchDir } from './helpers/cli.js';
 
@@ -155,7 +155,6 @@ describe('saving a training run', () => {
     expect(loaded.learned?.topics.speech).toEqual({ threshold: 2.75, positives: 12, terms: { acoustic: 1.25, pixel: -0.5 } });
     expect(loaded.learned?.trainedOn).toMatchObject({ labels: 'eval/papers.dev.jsonl', papers: 48 });
     // The learned threshold replaces the hand one for a trained topic; an untrained topic keeps its own.
-    const m = Matcher.fromCatalog(loaded);
     // "speech" in a title scores 3: above the learned threshold (2.75), below the hand one (4).
     const p = analyse({ id: '2502.00003', title: 'Speech units', abstract: 'Units.', aiKeywords: [] });
     expect(
@@ -174,6 +173,36 @@ describe('saving a training run', () => {
     expect(after.topics[0]).toMatchObject({ name: 'Speech & audio' });
     expect(after.learned?.topics.speech?.terms).toEqual({ acoustic: 1.25, pixel: -0.5 });
     expect(await readFile(file, 'utf8')).toContain('speech # said by hand');
+  });
+
+  it('replaces the hand threshold and relative floor of a trained topic with the learned ones', () => {
+    const strict = parseCatalog({ ...catalog, relative: 0.9 }, 'test');
+    const learned = learnedFrom([{ topic: 'speech', positives: 1, terms: {}, threshold: 2.75 }], 'x.jsonl', 1);
+    // Vision scores ~5 here and speech 3: under the hand floor (0.9 × 5) speech is dropped, under the learned one (0) kept.
+    const doc = analyse({ id: '2502.00006', title: 'Image speech', abstract: 'Image image image units.', aiKeywords: [] });
+    expect(
+      Matcher.fromCatalog(strict)
+        .match(doc)
+        .map((x) => x.topic),
+    ).toEqual(['vision']);
+    expect(
+      Matcher.fromCatalog({ ...strict, learned })
+        .match(doc)
+        .map((x) => x.topic),
+    ).toEqual(['vision', 'speech']);
+  });
+
+  it('never reads an inherited property as a trained topic (a topic may be called "constructor")', () => {
+    const odd = parseCatalog({ threshold: 3.5, topics: [{ id: 'constructor', name: 'C', keywords: ['speech'] }] }, 'test');
+    const learned = learnedFrom([{ topic: 'speech', positives: 1, terms: { acoustic: 1 }, threshold: 1 }], 'x.jsonl', 1);
+    expect(learnedFor(learned, 'constructor')).toBeUndefined();
+    expect(learnedFor(learned, 'toString')).toBeUndefined();
+    const doc = analyse({ id: '2502.00007', title: 'Speech', abstract: 'Speech units.', aiKeywords: [] });
+    expect(
+      Matcher.fromCatalog({ ...odd, learned })
+        .match(doc)
+        .map((x) => x.topic),
+    ).toEqual(['constructor']);
   });
 
   it('files by the hand catalog alone when there is no learned file, and ignores learned topics it no longer has', async () => {
@@ -236,7 +265,11 @@ describe('npm run train:topics', () => {
 
     const ok = run([...base, '--keep', '5', '--min-papers', '2']);
     expect(ok.status, ok.stderr).toBe(0);
-    const written = JSON.parse(await readFile(learnedPath(s.subscribers), 'utf8')) as Learned;
+    const text = await readFile(learnedPath(s.subscribers), 'utf8');
+    // Deterministic across processes too: a second run writes the same bytes.
+    expect(run([...base, '--keep', '5', '--min-papers', '2']).status).toBe(0);
+    expect(await readFile(learnedPath(s.subscribers), 'utf8')).toBe(text);
+    const written = JSON.parse(text) as Learned;
     expect(written.trainedOn).toMatchObject({ labels, papers: items.length, options: { keep: 5, minPapers: 2, cutoff: 0.2 } });
     expect(Object.keys(written.topics.speech!.terms).length).toBeLessThanOrEqual(5);
     expect(written.topics.speech!.terms.acoustic).toBeGreaterThan(0);

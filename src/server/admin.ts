@@ -12,6 +12,7 @@ import type { Context, Hono } from 'hono';
 import { saveTopic, type LoadedCatalog, type Topic } from '../catalog.js';
 import { describeError, isPaperboyError } from '../errors.js';
 import { analyse, Matcher } from '../matcher.js';
+import { learnedFor } from '../learned.js';
 import type { Paper } from '../paper.js';
 import { STATUSES, SUBSCRIBER_ID } from '../subscribers.js';
 import { readYaml } from '../yamlfile.js';
@@ -520,11 +521,12 @@ interface TopicFormState {
 
 /** A trained topic files by its learned threshold and terms too: say so where the hand threshold is edited. */
 function trainedHint(catalog: LoadedCatalog, id: string) {
-  const fit = catalog.learned?.topics[id];
+  const fit = learnedFor(catalog.learned, id);
   if (!fit) return '';
   return html`<p class="hint" id="trained">
-    Trained topic: ${Object.keys(fit.terms).length} learned terms and a learned threshold of ${fit.threshold}
-    (<code>topics.learned.json</code>) apply on top of these keywords; re-run <code>npm run train:topics</code> after larger edits.
+    Trained topic: ${Object.keys(fit.terms).length} learned terms apply on top of these keywords, and its learned threshold
+    (${fit.threshold}) and relative floor (${catalog.learned!.relative}) from <code>topics.learned.json</code> replace the two fields here;
+    re-run <code>npm run train:topics</code> after larger edits.
   </p>`;
 }
 
@@ -621,7 +623,7 @@ async function topicPreview(deps: Deps, catalog: LoadedCatalog, topic: Topic, li
   } catch (e) {
     return notice('error', describeError(e));
   }
-  const fit = catalog.learned?.topics[topic.id];
+  const fit = learnedFor(catalog.learned, topic.id);
   const threshold = fit?.threshold ?? topic.threshold ?? catalog.threshold;
   const saved = catalog.topics.find((t) => t.id === topic.id);
   // The whole catalog takes part, learned terms included: a topic is filed only above its threshold

@@ -337,7 +337,7 @@ describe('topic catalog', () => {
   it('saves a topic, keeping the catalog comments and the learned terms; shows field errors for an invalid one', async () => {
     const page = await peftForm();
     // A trained topic says that its learned threshold applies, not the hand one being edited.
-    expect(page).toMatch(/id="trained"[\s\S]*?learned threshold of [0-9.]+/);
+    expect(page).toMatch(/id="trained"[\s\S]*?learned threshold\s*\([0-9.]+\)/);
     const learned = () => readFile(path.join(t.subscribers, 'topics.learned.json'), 'utf8');
     const learnedBefore = await learned();
     const bad = await admin.post('/admin/topics/peft', { version: versionOf(page), name: '', keywords: '', action: 'save' });
@@ -419,6 +419,23 @@ describe('topic catalog', () => {
     });
     expect(dup.status).toBe(409);
     expect(await dup.text()).toContain('id="id-error"');
+  });
+
+  it('treats a topic called like a built-in property ("constructor") as untrained, and keeps previews working', async () => {
+    const version = async () => versionOf(await (await admin.get('/admin/topics/new')).text());
+    const invalid = await admin.post('/admin/topics', { version: await version(), id: 'toString', name: '', keywords: '', action: 'save' });
+    expect(invalid.status).toBe(422);
+    const res = await admin.post('/admin/topics', {
+      version: await version(),
+      id: 'constructor',
+      name: 'C',
+      keywords: 'LoRA',
+      action: 'save',
+    });
+    expect(res.status).toBe(303);
+    const form = await (await admin.get('/admin/topics/constructor')).text();
+    expect(form).not.toContain('id="trained"');
+    expect((await admin.get('/preview?subscriber=ada')).status).toBe(200);
   });
 });
 
