@@ -4,6 +4,9 @@
  * what was expected) without a stack trace; anything else is a bug and keeps
  * its stack.
  */
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
 export type ErrorCode =
   | 'CONFIG' // bad environment / .env
   | 'LISTING' // a payload that is not a listing at all
@@ -32,4 +35,19 @@ export const isPaperboyError = (e: unknown): e is PaperboyError => e instanceof 
 export function describeError(e: unknown): string {
   if (e instanceof Error) return e.message;
   return String(e);
+}
+
+/**
+ * The edge of an `npm run` script (eval:topics, train:topics): when the module
+ * is the one node was started with, run `main` and print a PaperboyError as one
+ * line (exit 2) instead of a stack trace.
+ */
+export async function runScript(moduleUrl: string, name: string, main: (argv: string[]) => Promise<number>): Promise<void> {
+  const started = process.argv[1];
+  if (!started || moduleUrl !== pathToFileURL(path.resolve(started)).href) return;
+  process.exitCode = await main(process.argv.slice(2)).catch((e: unknown) => {
+    if (!isPaperboyError(e)) throw e;
+    console.error(`paperboy ${name}: ${e.message}`);
+    return 2;
+  });
 }

@@ -19,7 +19,7 @@ import { loadCatalog, type Catalog } from './catalog.js';
 import { PACKAGE_ROOT } from './config.js';
 import { learnedPath } from './learned.js';
 import { analyse, Matcher } from './matcher.js';
-import { PaperboyError } from './errors.js';
+import { PaperboyError, runScript } from './errors.js';
 import { formatIssues } from './yamlfile.js';
 import { z } from 'zod';
 
@@ -205,10 +205,4 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-if (process.argv[1] && import.meta.url === new URL(`file://${path.resolve(process.argv[1])}`).href) {
-  process.exitCode = await main(process.argv.slice(2)).catch((e: unknown) => {
-    if (!(e instanceof PaperboyError)) throw e;
-    console.error(`paperboy eval:topics: ${e.message}`);
-    return 2;
-  });
-}
+await runScript(import.meta.url, 'eval:topics', main);

@@ -30,7 +30,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { loadCatalog, type Catalog } from './catalog.js';
-import { PaperboyError } from './errors.js';
+import { PaperboyError, runScript } from './errors.js';
 import { PACKAGE_ROOT } from './config.js';
 import { EVAL_DIR, evaluate, loadLabelled, type Labelled } from './evaluate.js';
 import { LEARNED_VERSION, saveLearned, type Learned } from './learned.js';
@@ -319,10 +319,4 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-if (process.argv[1] && import.meta.url === new URL(`file://${path.resolve(process.argv[1])}`).href) {
-  process.exitCode = await main(process.argv.slice(2)).catch((e: unknown) => {
-    if (!(e instanceof PaperboyError)) throw e;
-    console.error(`paperboy train:topics: ${e.message}`);
-    return 2;
-  });
-}
+await runScript(import.meta.url, 'train:topics', main);
