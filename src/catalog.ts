@@ -6,7 +6,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import YAML from 'yaml';
 import { PaperboyError } from './errors.js';
-import { loadLearned, type Learned } from './learned.js';
+import { loadLearned, saveLearned, type Learned } from './learned.js';
 import { formatIssues, readYaml, withFileLock, writeFileAtomic } from './yamlfile.js';
 
 export const TOPIC_ID = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
@@ -190,4 +190,47 @@ function setKeepingComments(doc: YAML.Document, map: YAML.YAMLMap, key: string, 
     node.commentBefore = old.commentBefore;
   }
   map.set(key, node);
+}
+
+/**
+ * Delete one topic from topics.yaml (comments elsewhere kept, written
+ * atomically) and its entry from topics.learned.json, so a new topic given
+ * the same id later does not inherit an old fit. Refused while anyone follows
+ * it (`followers` is asked inside the lock), for the last topic, and, with
+ * `expectedVersion`, when the file changed on disk since it was loaded.
+ */
+export async function removeTopic(
+  subscribersDir: string,
+  id: string,
+  opts: { expectedVersion?: string; followers: () => Promise<string[]> },
+): Promise<LoadedCatalog> {
+  const file = catalogPath(subscribersDir);
+  await withFileLock(file, async () => {
+    const read = await readYaml(file, 'CATALOG');
+    if (opts.expectedVersion !== undefined && read.version !== opts.expectedVersion) {
+      throw new PaperboyError('CONFLICT', `${file}: changed on disk since it was loaded; reload and apply your edit again`);
+    }
+    const current = parseCatalog(read.data, file);
+    if (!current.topics.some((t) => t.id === id)) throw new PaperboyError('NOT_FOUND', `${file}: no topic "${id}"`);
+    if (current.topics.length === 1) throw new PaperboyError('CATALOG', `${file}: "${id}" is the only topic; a catalog needs at least one`);
+    const followers = await opts.followers();
+    if (followers.length > 0) {
+      throw new PaperboyError(
+        'CONFLICT',
+        `${file}: topic "${id}" is followed by ${followers.join(', ')}; take it out of their topics first`,
+      );
+    }
+    const seq = read.doc.get('topics', true);
+    if (!YAML.isSeq(seq)) throw new PaperboyError('CATALOG', `${file}: topics: must be a list`);
+    seq.items = seq.items.filter((item) => !(YAML.isMap(item) && item.get('id') === id));
+    const text = read.doc.toString({ lineWidth: 0, flowCollectionPadding: true });
+    parseCatalog(YAML.parse(text), file);
+    await writeFileAtomic(file, text);
+  });
+  const learned = await loadLearned(subscribersDir);
+  if (learned && Object.hasOwn(learned.topics, id)) {
+    const topics = Object.fromEntries(Object.entries(learned.topics).filter(([t]) => t !== id));
+    await saveLearned(subscribersDir, { ...learned, topics });
+  }
+  return loadCatalog(subscribersDir);
 }

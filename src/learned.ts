@@ -4,7 +4,8 @@
  *
  * Kept apart from topics.yaml on purpose: topics.yaml is short and written by
  * people (admins, the admin page); this file is long, machine-written and
- * replaced whole by each training run. Deleting it falls back to the hand
+ * replaced whole by each training run (the admin only ever drops the entry
+ * of a topic it deletes). Deleting it falls back to the hand
  * catalog alone. A topic without an entry here (a new one, say) is filed by
  * its hand keywords and threshold.
  *

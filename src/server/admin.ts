@@ -9,12 +9,12 @@
  * around these routes live in app.ts and security.ts.
  */
 import type { Context, Hono } from 'hono';
-import { saveTopic, type LoadedCatalog, type Topic } from '../catalog.js';
+import { removeTopic, saveTopic, type LoadedCatalog, type Topic } from '../catalog.js';
 import { describeError, isPaperboyError } from '../errors.js';
 import { analyse, Matcher } from '../matcher.js';
 import { learnedFor } from '../learned.js';
 import type { Paper } from '../paper.js';
-import { STATUSES, SUBSCRIBER_ID } from '../subscribers.js';
+import { STATUSES, SUBSCRIBER_ID, type SubscriberStore } from '../subscribers.js';
 import { readYaml } from '../yamlfile.js';
 import type { Deps } from './deps.js';
 import {
@@ -302,7 +302,15 @@ export function registerAdmin(app: Hono<AppEnv>, deps: Deps): void {
     const { subscribers } = await store.list();
     const done = c.req.query('done');
     const body = html` <h1>Topics</h1>
-      ${done === 'saved' ? notice('ok', 'Topic saved.') : done === 'added' ? notice('ok', 'Topic added.') : ''}
+      ${
+        done === 'saved'
+          ? notice('ok', 'Topic saved.')
+          : done === 'added'
+            ? notice('ok', 'Topic added.')
+            : done === 'deleted'
+              ? notice('ok', 'Topic deleted.')
+              : ''
+      }
       <p class="muted">
         The catalog in <code>topics.yaml</code>: a paper is filed under a topic when its score reaches the threshold (${catalog.threshold}
         unless the topic sets its own, or has learned one in <code>topics.learned.json</code>).
@@ -413,6 +421,64 @@ export function registerAdmin(app: Hono<AppEnv>, deps: Deps): void {
   };
   app.post('/admin/topics', saveTopicRoute(true));
   app.post('/admin/topics/:id', saveTopicRoute(false));
+
+  app.get('/admin/topics/:id/delete', async (c) => {
+    const { catalog, store } = await deps.parts();
+    const topic = catalog.topics.find((t) => t.id === c.req.param('id'));
+    if (!topic) return badRequest(c, 'There is no such topic.', 404);
+    const followers = await followersOf(store, topic.id);
+    const body = followers.length
+      ? html`<p>
+            It is followed by ${followers.map((f, i) => html`${i ? ', ' : ''}<a href="/admin/subscribers/${f}">${f}</a>`)}. Take it out of
+            their topics first, so nobody's digest loses a section without them knowing.
+          </p>
+          <div class="actions"><a href="/admin/topics/${topic.id}">Back to the topic</a></div>`
+      : html`<p>
+            This removes <code>${topic.id}</code> from <code>topics.yaml</code> (and its learned terms from
+            <code>topics.learned.json</code>). Nobody follows it.
+          </p>
+          <form method="post" action="/admin/topics/${topic.id}/delete">
+            ${csrfInput(c)}<input type="hidden" name="version" value="${catalog.version_hash}" />
+            <div class="actions"><button class="danger">Delete</button><a href="/admin/topics/${topic.id}">Cancel</a></div>
+          </form>`;
+    return adminPage(
+      c,
+      'Delete topic',
+      html`<h1>Delete ${topic.name}?</h1>
+        <div class="card">${body}</div>`,
+    );
+  });
+
+  app.post('/admin/topics/:id/delete', async (c) => {
+    const body = (await c.req.parseBody({ all: true })) as FormBody;
+    const { catalog, store } = await deps.parts();
+    const topic = catalog.topics.find((t) => t.id === c.req.param('id'));
+    if (!topic) return badRequest(c, 'There is no such topic.', 404);
+    try {
+      await removeTopic(deps.config.subscribersDir, topic.id, {
+        expectedVersion: field(body, 'version'),
+        followers: () => followersOf(store, topic.id),
+      });
+    } catch (e) {
+      if (isPaperboyError(e) && e.code === 'CONFLICT') return badRequest(c, `Nothing was deleted: ${e.message}`, 409);
+      if (isPaperboyError(e) && (e.code === 'CATALOG' || e.code === 'NOT_FOUND')) return badRequest(c, e.message, 422);
+      throw e;
+    }
+    deps.log.info('admin.topic_deleted', { topic: topic.id });
+    return c.redirect('/admin/topics?done=deleted', 303);
+  });
+}
+
+/** Subscribers whose file names the topic, including files that have some other problem (they would lose it silently). */
+async function followersOf(store: SubscriberStore, topic: string): Promise<string[]> {
+  const { subscribers, problems } = await store.list();
+  const out = subscribers.filter((s) => s.topics.includes(topic)).map((s) => s.id);
+  for (const p of problems) {
+    if (!p.id) continue;
+    const data = (await readYaml(p.file, 'SUBSCRIBER').catch(() => undefined))?.data as { topics?: unknown } | null | undefined;
+    if (Array.isArray(data?.topics) && data.topics.includes(topic)) out.push(p.id);
+  }
+  return out;
 }
 
 /** Field errors for a write refused because of another file (duplicate email, existing id), else undefined. */
@@ -597,6 +663,7 @@ async function topicFormPage(c: Context<AppEnv>, deps: Deps, catalog: LoadedCata
           <button name="action" value="preview" class="secondary">Preview matches</button>
           <button name="action" value="save">Save</button>
           <a href="/admin/topics">Cancel</a>
+          ${s.creating ? '' : html`<a href="/admin/topics/${form.id}/delete" class="danger-link">Delete this topic…</a>`}
         </div>
       </form>
       <section aria-label="Matches">

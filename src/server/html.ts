@@ -110,6 +110,7 @@ input[aria-invalid=true], textarea[aria-invalid=true], select[aria-invalid=true]
 button, .button { display:inline-block; font:inherit; padding:.45rem .9rem; border-radius:6px; border:1px solid var(--accent); background:var(--accent); color:#fff; cursor:pointer; text-decoration:none; }
 button.secondary, .button.secondary { background:#fff; color:var(--accent); }
 button.danger { background:var(--bad); border-color:var(--bad); }
+a.danger-link { color:var(--bad); margin-left:auto; }
 button.link { background:none; border:none; padding:0; color:var(--accent); text-decoration:underline; }
 form.inline { display:inline; margin:0; }
 .actions { display:flex; flex-wrap:wrap; gap:.5rem; margin-top:1rem; align-items:center; }

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
@@ -419,6 +419,42 @@ describe('topic catalog', () => {
     });
     expect(dup.status).toBe(409);
     expect(await dup.text()).toContain('id="id-error"');
+  });
+
+  it('deletes a topic nobody follows (and its learned terms), and refuses one that is followed, even by a broken file', async () => {
+    const learned = async () => JSON.parse(await readFile(path.join(t.subscribers, 'topics.learned.json'), 'utf8')) as { topics: object };
+    const followed = await (await admin.get('/admin/topics/peft/delete')).text();
+    expect(followed).toContain('It is followed by');
+    expect(followed).toContain('href="/admin/subscribers/ada"');
+    expect(followed).not.toContain('<button class="danger">');
+    const before = await catalogText();
+    const refused = await admin.post('/admin/topics/peft/delete', { version: versionOf(await peftForm()) });
+    expect(refused.status).toBe(409);
+    expect(await refused.text()).toContain('followed by ada');
+    expect(await catalogText()).toBe(before);
+
+    // A subscriber file with another problem still counts as a follower.
+    await writeFile(file('zed'), 'email: not-an-address\ntopics: [continual-learning]\n');
+    const page = await (await admin.get('/admin/topics/continual-learning/delete')).text();
+    expect(page).toContain('href="/admin/subscribers/zed"');
+    await rm(file('zed'));
+    const confirm = await (await admin.get('/admin/topics/continual-learning/delete')).text();
+    expect(confirm).toContain('<button class="danger">Delete</button>');
+    const stale = await admin.post('/admin/topics/continual-learning/delete', { version: 'not-the-version' });
+    expect(stale.status).toBe(409);
+    expect(await catalogText()).toBe(before);
+
+    const res = await admin.post('/admin/topics/continual-learning/delete', { version: versionOf(confirm) });
+    expect(res.status).toBe(303);
+    const text = await catalogText();
+    expect(text).not.toContain('id: continual-learning');
+    expect(text).toContain('# Paperboy topic catalog');
+    expect(Object.keys((await learned()).topics)).not.toContain('continual-learning');
+    expect(Object.keys((await learned()).topics)).toContain('peft');
+    const list = await (await admin.get(res.headers.get('location')!)).text();
+    expect(list).toContain('Topic deleted.');
+    expect(list).not.toContain('href="/admin/topics/continual-learning"');
+    expect((await admin.get('/admin/topics/continual-learning')).status).toBe(404);
   });
 
   it('treats a topic called like a built-in property ("constructor") as untrained, and keeps previews working', async () => {
