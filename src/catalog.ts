@@ -6,7 +6,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import YAML from 'yaml';
 import { PaperboyError } from './errors.js';
-import { loadLearned, saveLearned, type Learned } from './learned.js';
+import { learnedFor, loadLearned, saveLearned, type Learned } from './learned.js';
 import { formatIssues, readYaml, withFileLock, writeFileAtomic } from './yamlfile.js';
 
 export const TOPIC_ID = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
@@ -228,7 +228,7 @@ export async function removeTopic(
     await writeFileAtomic(file, text);
   });
   const learned = await loadLearned(subscribersDir);
-  if (learned && Object.hasOwn(learned.topics, id)) {
+  if (learned && learnedFor(learned, id)) {
     const topics = Object.fromEntries(Object.entries(learned.topics).filter(([t]) => t !== id));
     await saveLearned(subscribersDir, { ...learned, topics });
   }

@@ -139,6 +139,9 @@ export const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>;
 
+/** The web app on this machine: what an unset PUBLIC_URL means (for PORT here, for `serve --port` there). */
+export const localUrl = (port: number) => `http://127.0.0.1:${port}`;
+
 export function isTimeZone(tz: string): boolean {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: tz });
@@ -174,7 +177,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   return {
     ...c,
     // Unset, links point at this machine's web app, on the port it is configured to serve.
-    PUBLIC_URL: publicUrlSet || c.PORT === 0 ? c.PUBLIC_URL : `http://127.0.0.1:${c.PORT}`,
+    PUBLIC_URL: publicUrlSet || c.PORT === 0 ? c.PUBLIC_URL : localUrl(c.PORT),
     dataDir: path.resolve(cwd, c.DATA_DIR),
     subscribersDir: path.resolve(cwd, c.SUBSCRIBERS_DIR),
     outboxDir: path.resolve(cwd, c.OUTBOX_DIR),

@@ -89,7 +89,7 @@ export function loadLabelled(file: string): Labelled[] {
   return items;
 }
 
-const ratio = (a: number, b: number) => (b === 0 ? 1 : a / b);
+export const ratio = (a: number, b: number) => (b === 0 ? 1 : a / b);
 
 export function evaluate(items: Labelled[], catalog: Catalog): Evaluation {
   const matcher = Matcher.fromCatalog(catalog);
@@ -132,15 +132,20 @@ export function evaluate(items: Labelled[], catalog: Catalog): Evaluation {
     fp += s.fp;
     fn += s.fn;
   }
-  const precision = ratio(tp, tp + fp);
-  const recall = ratio(tp, tp + fn);
   return {
     papers: items.length,
     perTopic,
-    micro: { precision, recall, f1: (2 * precision * recall) / (precision + recall || 1), tp, fp, fn },
+    micro: { ...micro(tp, fp, fn), tp, fp, fn },
     placement: { filed, correct, accuracy: ratio(correct, filed) },
     errors,
   };
+}
+
+/** Micro precision, recall and F1 from pooled counts (nothing to find or nothing filed counts as 1). */
+export function micro(tp: number, fp: number, fn: number): { precision: number; recall: number; f1: number } {
+  const precision = ratio(tp, tp + fp);
+  const recall = ratio(tp, tp + fn);
+  return { precision, recall, f1: (2 * precision * recall) / (precision + recall || 1) };
 }
 
 export interface Baseline {

@@ -32,7 +32,7 @@ import path from 'node:path';
 import { loadCatalog, type Catalog } from './catalog.js';
 import { PaperboyError, runScript } from './errors.js';
 import { PACKAGE_ROOT } from './config.js';
-import { EVAL_DIR, evaluate, loadLabelled, type Labelled } from './evaluate.js';
+import { EVAL_DIR, evaluate, loadLabelled, micro, ratio, type Labelled } from './evaluate.js';
 import { LEARNED_VERSION, saveLearned, type Learned } from './learned.js';
 import { analyse, Matcher } from './matcher.js';
 import { compileTerm, tokenize } from './text.js';
@@ -209,33 +209,18 @@ export function crossValidate(items: Labelled[], catalog: Catalog, opts: TrainOp
     [e.micro.tp, e.micro.fp, e.micro.fn, e.placement.correct, e.placement.filed].forEach((x, i) => (acc[i]! += x));
   for (let k = 0; k < folds; k++) {
     const test = items.filter((p) => fold(p.id) === k);
-    add(
-      pooled.trained,
-      evaluate(
-        test,
-        applyFits(
-          hand,
-          train(
-            items.filter((p) => fold(p.id) !== k),
-            hand,
-            opts,
-          ),
-          opts,
-        ),
-      ),
+    const fits = train(
+      items.filter((p) => fold(p.id) !== k),
+      hand,
+      opts,
     );
+    add(pooled.trained, evaluate(test, applyFits(hand, fits, opts)));
     add(pooled.hand, evaluate(test, hand));
   }
-  const figures = ([tp, fp, fn, correct, filed]: number[]): Figures => {
-    const precision = tp! + fp! ? tp! / (tp! + fp!) : 0;
-    const recall = tp! + fn! ? tp! / (tp! + fn!) : 0;
-    return {
-      precision,
-      recall,
-      f1: precision + recall ? (2 * precision * recall) / (precision + recall) : 0,
-      placement: filed ? correct! / filed : 0,
-    };
-  };
+  const figures = ([tp, fp, fn, correct, filed]: number[]): Figures => ({
+    ...micro(tp!, fp!, fn!),
+    placement: ratio(correct!, filed!),
+  });
   return { trained: figures(pooled.trained), hand: figures(pooled.hand) };
 }
 

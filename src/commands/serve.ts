@@ -1,5 +1,6 @@
 /** `paperboy serve`: the web app (preview, admin, subscriber self-service). */
 import type { Command } from 'commander';
+import { localUrl } from '../config.js';
 import { PaperboyError } from '../errors.js';
 import { startServer } from '../server/app.js';
 import { isLoopback } from '../server/security.js';
@@ -21,7 +22,7 @@ export function registerServe(program: Command): void {
       }
       // An unset PUBLIC_URL means "this machine": links in the pages served must reach the port actually served.
       // (Port 0 is only known once bound; tests use it, and they set PUBLIC_URL when links matter.)
-      const config = !loaded.publicUrlSet && port !== 0 ? { ...loaded, PUBLIC_URL: `http://127.0.0.1:${port}` } : loaded;
+      const config = !loaded.publicUrlSet && port !== 0 ? { ...loaded, PUBLIC_URL: localUrl(port) } : loaded;
       const secret = await loadSecret(config.TOKEN_SECRET, config.dataDir);
       const server = await startServer({ config, secret, log, port });
       log.info('serve.listening', { url: server.url, public: config.PUBLIC_URL, subscribers: config.subscribersDir });
