@@ -10,7 +10,7 @@ import { loadCatalog, parseCatalog, saveTopic, type Catalog } from '../src/catal
 import type { Labelled } from '../src/evaluate.js';
 import { analyse, Matcher } from '../src/matcher.js';
 import { learnedFor, learnedPath, saveLearned, type Learned } from '../src/learned.js';
-import { applyFits, crossValidate, learnedFrom, train } from '../src/train.js';
+import { applyFits, crossValidate, DEFAULT_TRAINING, learnedFrom, train } from '../src/train.js';
 import { ROOT, scratchDir } from './helpers/cli.js';
 
 const catalog: Catalog = parseCatalog(
@@ -270,7 +270,7 @@ describe('npm run train:topics', () => {
     expect(run([...base, '--keep', '5', '--min-papers', '2']).status).toBe(0);
     expect(await readFile(learnedPath(s.subscribers), 'utf8')).toBe(text);
     const written = JSON.parse(text) as Learned;
-    expect(written.trainedOn).toMatchObject({ labels, papers: items.length, options: { keep: 5, minPapers: 2, cutoff: 0.2 } });
+    expect(written.trainedOn).toMatchObject({ labels, papers: items.length, options: { keep: 5, minPapers: 2, cutoff: DEFAULT_TRAINING.cutoff } });
     expect(Object.keys(written.topics.speech!.terms).length).toBeLessThanOrEqual(5);
     expect(written.topics.speech!.terms.acoustic).toBeGreaterThan(0);
 
