@@ -9,9 +9,11 @@
  *   3. a whole compose pass (select + render within budget) for many subscribers;
  *   4. email size against Gmail's 102 KB clipping limit on a big day;
  *   5. delivery: messages to a real SMTP server on loopback with the durable
- *      ledger (two fsynced records per message) against without it.
+ *      ledger (two fsynced records per message) against without it;
+ *   6. the ledger after a year of daily runs for 1,000 subscribers: what every
+ *      run pays to read it, before and after compaction.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Handlebars from 'handlebars';
@@ -23,7 +25,7 @@ import { parseListing } from './listing.js';
 import { analyse, Matcher } from './matcher.js';
 import type { Paper } from './paper.js';
 import { buildView, Renderer } from './render.js';
-import { Ledger } from './ledger.js';
+import { DETAIL_DAYS, Ledger } from './ledger.js';
 import { buildMessage } from './message.js';
 import { fileListing, select } from './selection.js';
 import { smtpTransport } from './transport.js';
@@ -248,6 +250,40 @@ async function main() {
   row('one fsynced ledger record', fmt(fsyncOne));
   row('ratio durable / bare send', `${(durable / bare).toFixed(2)}×`);
   row('→ messages per second, durable', `${(1000 / durable).toFixed(0)}`);
+
+  // 6. A year of 1,000 subscribers (planned, sending, sent per digest, as a run writes them).
+  const year = mkdtempSync(path.join(tmpdir(), 'paperboy-bench-'));
+  const file = path.join(year, 'ledger.jsonl');
+  const chunks: string[] = [];
+  for (let day = 0; day < 365; day++) {
+    const date = new Date(Date.UTC(2025, 0, 1 + day)).toISOString().slice(0, 10);
+    const at = `${date}T07:00:00.000Z`;
+    for (let i = 0; i < 1000; i++) {
+      const base = { v: 1, at, date, subscriber: `s${i}` };
+      const papers = Array.from({ length: 8 }, (_, k) => `2501.${String(day * 20 + k).padStart(5, '0')}`);
+      const messageId = `<digest.${date}.s${i}.0123456789ab@digest.example.org>`;
+      chunks.push(
+        JSON.stringify({ ...base, state: 'planned' }) + '\n',
+        JSON.stringify({ ...base, state: 'sending', messageId, papers, email: `s${i}@example.org` }) + '\n',
+        JSON.stringify({ ...base, state: 'sent', messageId, papers, reason: '250 OK' }) + '\n',
+      );
+    }
+  }
+  writeFileSync(file, chunks.join(''));
+  const bytesBefore = statSync(file).size;
+  const loadBefore = time(3, () => new Ledger(year));
+  const compactStart = now();
+  const done = await new Ledger(year).compact({ today: '2026-01-01' });
+  const compactMs = now() - compactStart;
+  const bytesAfter = statSync(file).size;
+  const loadAfter = time(3, () => new Ledger(year));
+  rmSync(year, { recursive: true, force: true });
+  console.log(`\nLedger after a year of daily digests for 1,000 subscribers (detail kept for ${DETAIL_DAYS} days)`);
+  row('lines / size before compaction', `${done!.before} / ${(bytesBefore / 1e6).toFixed(1)} MB`);
+  row('lines / size after', `${done!.after} / ${(bytesAfter / 1e6).toFixed(1)} MB`);
+  row('read the ledger (every run), before / after', `${fmt(loadBefore)} / ${fmt(loadAfter)}`);
+  row('ratio before / after', `${(loadBefore / loadAfter).toFixed(1)}×`);
+  row('one compaction (read, rewrite, fsync, rename)', fmt(compactMs));
 }
 
 await main();

@@ -7,8 +7,9 @@ import path from 'node:path';
 import { PaperboyError } from './errors.js';
 import { loadCatalog, type Catalog } from './catalog.js';
 import { TEMPLATES_DIR, type Config } from './config.js';
+import { localDate } from './dates.js';
 import type { DeliveryPolicy } from './delivery.js';
-import { Ledger } from './ledger.js';
+import { DETAIL_DAYS, Ledger } from './ledger.js';
 import type { Logger } from './log.js';
 import type { MessageSettings } from './message.js';
 import { Renderer } from './render.js';
@@ -101,4 +102,17 @@ export function deliveryPolicy(config: Config): DeliveryPolicy {
   };
 }
 
+/** The ledger as a reader sees it (status, admin pages, preview): reading never writes. */
 export const makeLedger = (config: Config) => new Ledger(config.dataDir);
+
+/**
+ * The ledger for a run that sends: opened under the run lock (nothing else
+ * appends meanwhile), and first compacted when old digests have piled up
+ * (Ledger.compact), so a year of daily runs does not make every run slower.
+ */
+export async function openLedgerForRun(config: Config, log: Logger, now: Date): Promise<Ledger> {
+  const ledger = makeLedger(config);
+  const done = await ledger.compact({ today: localDate(now, config.DIGEST_TZ) });
+  if (done) log.info('ledger.compacted', { file: ledger.file, lines: done.before, kept: done.after, detailDays: DETAIL_DAYS });
+  return ledger;
+}

@@ -23,7 +23,7 @@ import path from 'node:path';
 import cron, { type ScheduledTask } from 'node-cron';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
-import { deliveryPolicy, getRenderer, loadParts, makeLedger } from './context.js';
+import { deliveryPolicy, getRenderer, loadParts, openLedgerForRun } from './context.js';
 import type { Sleep } from './delivery.js';
 import { describeError, isPaperboyError } from './errors.js';
 import type { DeliveryState, Ledger } from './ledger.js';
@@ -162,7 +162,7 @@ export class Daemon {
     }
     try {
       // Read the ledger under the lock: a run by hand may have sent some of these meanwhile.
-      const ledger = makeLedger(config);
+      const ledger = await openLedgerForRun(config, log, this.clock.now());
       this.recordMissed(ledger, report.missed, now);
       const pending = report.due.filter((d) => !this.settle(ledger, d));
       const byDate = new Map<string, Delivery[]>();

@@ -7,11 +7,27 @@
  * States per (date, subscriber):
  *   planned → sending → sent | failed-transient | failed-permanent | ambiguous
  *   skipped (nothing to send, paused…), missed (too late to send)
+ *
+ * A run compacts digests older than DETAIL_DAYS to one line per (date, state)
+ * listing the subscribers, so reading the ledger stays cheap after years.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { addDays } from './dates.js';
+import { writeFileAtomic } from './yamlfile.js';
 
 export const LEDGER_VERSION = 1;
+
+/**
+ * Compaction (see `Ledger.compact`): digests of the last DETAIL_DAYS keep every
+ * event; older ones keep only their last state, which is all that the
+ * no-second-send rule, crash recovery and the bounce rule (BOUNCE_DAYS) read.
+ * The paper lists go too: a paper is on one day's Daily Papers list, so a
+ * digest a month later will not meet it again.
+ */
+export const DETAIL_DAYS = 30;
+/** Rewrite the file only when it saves at least this many lines: a few kB are not worth a rewrite. */
+export const COMPACT_MIN_LINES = 5000;
 
 export type DeliveryState = 'planned' | 'sending' | 'sent' | 'failed-transient' | 'failed-permanent' | 'ambiguous' | 'skipped' | 'missed';
 
@@ -28,6 +44,15 @@ export interface LedgerEvent {
   papers?: string[];
   email?: string;
   attempt?: number;
+}
+
+/** The compacted form of old digests: the subscribers whose last state for `date` was `state`. */
+interface Summary {
+  v: number;
+  at: string;
+  date: string;
+  state: DeliveryState;
+  subscribers: string[];
 }
 
 /** States after which a digest must not be sent again for that date. */
@@ -63,9 +88,12 @@ export class Ledger {
     const lines = text.split('\n');
     lines.forEach((line, i) => {
       if (!line.trim()) return;
+      this.lineCount++;
       try {
-        const ev = JSON.parse(line) as LedgerEvent;
-        if (typeof ev.date === 'string' && typeof ev.subscriber === 'string' && typeof ev.state === 'string') this.index(ev);
+        const ev = JSON.parse(line) as LedgerEvent & Partial<Summary>;
+        if (typeof ev.date !== 'string' || typeof ev.state !== 'string') this.damaged.push(i + 1);
+        else if (typeof ev.subscriber === 'string') this.index(ev);
+        else if (Array.isArray(ev.subscribers) && ev.subscribers.every((x) => typeof x === 'string')) this.indexSummary(ev as Summary);
         else this.damaged.push(i + 1);
       } catch {
         this.damaged.push(i + 1);
@@ -77,6 +105,55 @@ export class Ledger {
   }
 
   private torn = false;
+  /** Lines in the file (a compacted line stands for many events). */
+  private lineCount = 0;
+
+  /**
+   * Keeps the ledger from growing without bound (two lines per message, for
+   * ever). Digest dates more than `detailDays` before `today` keep only the
+   * last state of each subscriber, written as one line per (date, state):
+   * `{"date", "state", "subscribers": [...]}`. Every "was this sent?" answer
+   * is unchanged, so no digest can go out twice; what goes is the detail
+   * (earlier events, paper lists, addresses, message ids, reasons) and any
+   * unreadable line. The file is replaced atomically (temp file, fsync,
+   * rename), and only when that saves at least `minLines` lines. Call it only
+   * while holding the run lock: nothing else may append meanwhile.
+   */
+  async compact(opts: { today: string; detailDays?: number; minLines?: number }): Promise<{ before: number; after: number } | undefined> {
+    const cutoff = addDays(opts.today, -(opts.detailDays ?? DETAIL_DAYS));
+    const summaries = new Map<string, Summary>();
+    const recent: LedgerEvent[] = [];
+    for (const ev of this.events) {
+      if (ev.date >= cutoff) recent.push(ev);
+      else if (this.latest.get(`${ev.date}\n${ev.subscriber}`) === ev) {
+        const key = `${ev.date}\n${ev.state}`;
+        const s = summaries.get(key) ?? { v: LEDGER_VERSION, at: ev.at, date: ev.date, state: ev.state, subscribers: [] };
+        s.subscribers.push(ev.subscriber);
+        if (ev.at > s.at) s.at = ev.at;
+        summaries.set(key, s);
+      }
+    }
+    const before = this.lineCount;
+    const lines = [...summaries.values()].sort((a, b) => a.date.localeCompare(b.date)).map((x) => JSON.stringify(x));
+    lines.push(...recent.map((e) => JSON.stringify(e)));
+    if (before - lines.length < (opts.minLines ?? COMPACT_MIN_LINES)) return undefined;
+    await writeFileAtomic(this.file, lines.map((l) => l + '\n').join(''));
+    this.events = [];
+    this.latest.clear();
+    this.papers.clear();
+    this.datesBySubscriber.clear();
+    this.damaged.length = 0;
+    this.torn = false;
+    this.lineCount = lines.length;
+    for (const x of summaries.values()) this.indexSummary(x);
+    for (const ev of recent) this.index(ev);
+    return { before, after: lines.length };
+  }
+
+  /** A compacted line stands for one event per subscriber: their last state for that date. */
+  private indexSummary(s: Summary) {
+    for (const subscriber of s.subscribers) this.index({ v: s.v, at: s.at, date: s.date, subscriber, state: s.state });
+  }
 
   private index(ev: LedgerEvent) {
     this.events.push(ev);
@@ -114,6 +191,7 @@ export class Ledger {
     const at = this.now().toISOString();
     const full = evs.map((ev): LedgerEvent => ({ v: LEDGER_VERSION, at, ...ev }));
     this.write(full.map((e) => JSON.stringify(e) + '\n').join(''));
+    this.lineCount += full.length;
     for (const e of full) this.index(e);
     return full;
   }

@@ -3,7 +3,7 @@
  * received messages parsed back.
  */
 import { existsSync } from 'node:fs';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCli, SAMPLE, scratchDir } from './helpers/cli.js';
@@ -93,6 +93,28 @@ describe('paperboy run against a real SMTP server', () => {
       .split('\n')
       .map((l) => JSON.parse(l));
     expect(ledger.filter((e) => e.state === 'sent')).toHaveLength(3);
+  });
+
+  it('compacts a ledger that years of runs have piled up, under the run lock, and still sends each digest once', async () => {
+    // 2000 old digest dates, two subscribers, three events each: far more than a compaction must save.
+    const old: string[] = [];
+    for (let i = 0; i < 2000; i++) {
+      const date = new Date(Date.UTC(2019, 0, 1 + i)).toISOString().slice(0, 10);
+      for (const subscriber of ['ada', 'zoe'])
+        for (const state of ['planned', 'sending', 'sent'])
+          old.push(JSON.stringify({ v: 1, at: 'x', date, subscriber, state, papers: ['2401.00001'] }));
+    }
+    await mkdir(path.join(dir.dir, 'data'), { recursive: true });
+    await writeFile(path.join(dir.dir, 'data/ledger.jsonl'), old.join('\n') + '\n');
+    const first = await run(sample);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr).toMatch(/ledger\.compacted/);
+    expect(smtp.received).toHaveLength(3);
+    const lines = (await readFile(path.join(dir.dir, 'data/ledger.jsonl'), 'utf8')).trim().split('\n');
+    expect(lines).toHaveLength(2000 + 3 * 3); // one per old date, then this run's planned, sending, sent per subscriber
+    const again = await run(sample);
+    expect(again.stderr).not.toMatch(/ledger\.compacted/);
+    expect(smtp.received).toHaveLength(3);
   });
 
   it('does not let one broken subscriber file stop the others, and exits non-zero', async () => {

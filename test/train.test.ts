@@ -270,7 +270,11 @@ describe('npm run train:topics', () => {
     expect(run([...base, '--keep', '5', '--min-papers', '2']).status).toBe(0);
     expect(await readFile(learnedPath(s.subscribers), 'utf8')).toBe(text);
     const written = JSON.parse(text) as Learned;
-    expect(written.trainedOn).toMatchObject({ labels, papers: items.length, options: { keep: 5, minPapers: 2, cutoff: DEFAULT_TRAINING.cutoff } });
+    expect(written.trainedOn).toMatchObject({
+      labels,
+      papers: items.length,
+      options: { keep: 5, minPapers: 2, cutoff: DEFAULT_TRAINING.cutoff },
+    });
     expect(Object.keys(written.topics.speech!.terms).length).toBeLessThanOrEqual(5);
     expect(written.topics.speech!.terms.acoustic).toBeGreaterThan(0);
 

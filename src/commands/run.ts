@@ -1,7 +1,7 @@
 /** `paperboy run`: one digest run now. */
 import type { Command } from 'commander';
 import { systemClock } from '../clock.js';
-import { deliveryPolicy, getRenderer, loadParts, makeLedger, makeSource, makeTransport } from '../context.js';
+import { deliveryPolicy, getRenderer, loadParts, makeLedger, makeSource, makeTransport, openLedgerForRun } from '../context.js';
 import { assertDate, latestListingDate } from '../dates.js';
 import { isPaperboyError, PaperboyError } from '../errors.js';
 import { RunLock, type HeldLock } from '../lock.js';
@@ -63,7 +63,7 @@ export function registerRun(program: Command): void {
             source: makeSource(config, flags.listing, log),
             transport,
             // Read the ledger only once the lock is held: another run may just have written to it.
-            ledger: makeLedger(config),
+            ledger: flags.dryRun ? makeLedger(config) : await openLedgerForRun(config, log, new Date()),
             renderer: await getRenderer(),
             maxEmailBytes: config.MAX_EMAIL_BYTES,
             log,
