@@ -4,7 +4,7 @@
  * server build their parts here, so each part is set up one way only.
  */
 import path from 'node:path';
-import { PaperboyError } from './errors.js';
+import { describeError, PaperboyError } from './errors.js';
 import { loadCatalog, type Catalog } from './catalog.js';
 import { TEMPLATES_DIR, type Config } from './config.js';
 import { localDate } from './dates.js';
@@ -109,10 +109,28 @@ export const makeLedger = (config: Config) => new Ledger(config.dataDir);
  * The ledger for a run that sends: opened under the run lock (nothing else
  * appends meanwhile), and first compacted when old digests have piled up
  * (Ledger.compact), so a year of daily runs does not make every run slower.
+ * Compaction is housekeeping: if it fails (a full disk, say), the run goes on
+ * with the ledger read afresh, and the next run tries again.
  */
-export async function openLedgerForRun(config: Config, log: Logger, now: Date): Promise<Ledger> {
-  const ledger = makeLedger(config);
-  const done = await ledger.compact({ today: localDate(now, config.DIGEST_TZ) });
-  if (done) log.info('ledger.compacted', { file: ledger.file, lines: done.before, kept: done.after, detailDays: DETAIL_DAYS });
-  return ledger;
+export function openLedgerForRun(config: Config, log: Logger, now: Date): Promise<Ledger> {
+  return compactOrCarryOn(makeLedger(config), localDate(now, config.DIGEST_TZ), log, () => makeLedger(config));
+}
+
+/** `ledger`, compacted if worth it; on any failure, logged, and `reopen()` (the file as it now is) instead. */
+export async function compactOrCarryOn(ledger: Ledger, today: string, log: Logger, reopen: () => Ledger): Promise<Ledger> {
+  try {
+    const done = await ledger.compact({ today });
+    if (done)
+      log.info('ledger.compacted', {
+        file: ledger.file,
+        lines: done.before,
+        kept: done.after,
+        unreadable: done.unreadable,
+        detailDays: DETAIL_DAYS,
+      });
+    return ledger;
+  } catch (e) {
+    log.warn('ledger.compact_failed', { file: ledger.file, reason: describeError(e), note: 'left as it was; the next run tries again' });
+    return reopen();
+  }
 }

@@ -1,5 +1,5 @@
 /**
- * The ledger: an append-only JSON-lines record of what happened to each
+ * The ledger: an appended JSON-lines record of what happened to each
  * (digest date, subscriber). Each event is written and fsynced before the run
  * moves on, so after a crash the file says exactly how far it got. A torn last
  * line (crash mid-write) is skipped on reading.
@@ -11,12 +11,15 @@
  * A run compacts digests older than DETAIL_DAYS to one line per (date, state)
  * listing the subscribers, so reading the ledger stays cheap after years.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { addDays } from './dates.js';
+import { PaperboyError } from './errors.js';
 import { writeFileAtomic } from './yamlfile.js';
 
 export const LEDGER_VERSION = 1;
+/** The `v` of a compacted line (older Paperboy versions do not read them: no downgrade after a compaction). */
+export const SUMMARY_VERSION = 2;
 
 /**
  * Compaction (see `Ledger.compact`): digests of the last DETAIL_DAYS keep every
@@ -85,6 +88,7 @@ export class Ledger {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
+    this.bytes = Buffer.byteLength(text);
     const lines = text.split('\n');
     lines.forEach((line, i) => {
       if (!line.trim()) return;
@@ -107,6 +111,8 @@ export class Ledger {
   private torn = false;
   /** Lines in the file (a compacted line stands for many events). */
   private lineCount = 0;
+  /** Size of the file as this object knows it: what it read plus what it appended. */
+  private bytes = 0;
 
   /**
    * Keeps the ledger from growing without bound (two lines per message, for
@@ -117,9 +123,15 @@ export class Ledger {
    * (earlier events, paper lists, addresses, message ids, reasons) and any
    * unreadable line. The file is replaced atomically (temp file, fsync,
    * rename), and only when that saves at least `minLines` lines. Call it only
-   * while holding the run lock: nothing else may append meanwhile.
+   * while holding the run lock; and should anything have appended all the
+   * same (a holder that lost the lock), the file is left as it is and this
+   * throws CONFLICT, so no event is ever lost to a compaction.
    */
-  async compact(opts: { today: string; detailDays?: number; minLines?: number }): Promise<{ before: number; after: number } | undefined> {
+  async compact(opts: {
+    today: string;
+    detailDays?: number;
+    minLines?: number;
+  }): Promise<{ before: number; after: number; unreadable: number } | undefined> {
     const cutoff = addDays(opts.today, -(opts.detailDays ?? DETAIL_DAYS));
     const summaries = new Map<string, Summary>();
     const recent: LedgerEvent[] = [];
@@ -127,7 +139,7 @@ export class Ledger {
       if (ev.date >= cutoff) recent.push(ev);
       else if (this.latest.get(`${ev.date}\n${ev.subscriber}`) === ev) {
         const key = `${ev.date}\n${ev.state}`;
-        const s = summaries.get(key) ?? { v: LEDGER_VERSION, at: ev.at, date: ev.date, state: ev.state, subscribers: [] };
+        const s = summaries.get(key) ?? { v: SUMMARY_VERSION, at: ev.at, date: ev.date, state: ev.state, subscribers: [] };
         s.subscribers.push(ev.subscriber);
         if (ev.at > s.at) s.at = ev.at;
         summaries.set(key, s);
@@ -137,7 +149,15 @@ export class Ledger {
     const lines = [...summaries.values()].sort((a, b) => a.date.localeCompare(b.date)).map((x) => JSON.stringify(x));
     lines.push(...recent.map((e) => JSON.stringify(e)));
     if (before - lines.length < (opts.minLines ?? COMPACT_MIN_LINES)) return undefined;
-    await writeFileAtomic(this.file, lines.map((l) => l + '\n').join(''));
+    const text = lines.map((l) => l + '\n').join('');
+    if (sizeOf(this.file) !== this.bytes)
+      throw new PaperboyError(
+        'CONFLICT',
+        `${this.file} changed while it was being compacted (another process appended to it); left as it is`,
+      );
+    await writeFileAtomic(this.file, text);
+    const unreadable = this.damaged.length;
+    this.bytes = Buffer.byteLength(text);
     this.events = [];
     this.latest.clear();
     this.papers.clear();
@@ -147,7 +167,7 @@ export class Ledger {
     this.lineCount = lines.length;
     for (const x of summaries.values()) this.indexSummary(x);
     for (const ev of recent) this.index(ev);
-    return { before, after: lines.length };
+    return { before, after: lines.length, unreadable };
   }
 
   /** A compacted line stands for one event per subscriber: their last state for that date. */
@@ -178,6 +198,7 @@ export class Ledger {
     } finally {
       closeSync(fd);
     }
+    this.bytes += Buffer.byteLength(text);
   }
 
   /** Append one event durably (written and fsynced) before returning. */
@@ -245,5 +266,14 @@ export class Ledger {
     const out = new Map<string, string>();
     for (const e of this.events) if (e.state === 'sent' && (out.get(e.subscriber) ?? '') < e.date) out.set(e.subscriber, e.date);
     return out;
+  }
+}
+
+function sizeOf(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw e;
   }
 }

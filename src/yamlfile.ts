@@ -55,14 +55,15 @@ export async function writeFileAtomic(file: string, text: string): Promise<void>
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   const fh = await open(tmp, 'wx', 0o644);
   try {
-    await fh.writeFile(text, 'utf8');
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
+    try {
+      await fh.writeFile(text, 'utf8');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await rename(tmp, file);
   } catch (e) {
+    // A half-written temp file (a full disk, say) must not stay behind and take the space the next try needs.
     await unlink(tmp).catch(() => {});
     throw e;
   }

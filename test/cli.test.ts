@@ -95,7 +95,7 @@ describe('paperboy run against a real SMTP server', () => {
     expect(ledger.filter((e) => e.state === 'sent')).toHaveLength(3);
   });
 
-  it('compacts a ledger that years of runs have piled up, under the run lock, and still sends each digest once', async () => {
+  it('compacts a ledger that years of runs have piled up, and still sends each digest once, old dates included', async () => {
     // 2000 old digest dates, two subscribers, three events each: far more than a compaction must save.
     const old: string[] = [];
     for (let i = 0; i < 2000; i++) {
@@ -115,6 +115,11 @@ describe('paperboy run against a real SMTP server', () => {
     const again = await run(sample);
     expect(again.stderr).not.toMatch(/ledger\.compacted/);
     expect(smtp.received).toHaveLength(3);
+    // A compacted date still knows who got its digest: ada is not sent 2019-03-01 again.
+    const old2019 = await run(['run', '--listing', SAMPLE, '--date', '2019-03-01']);
+    expect(old2019.code, old2019.stderr).toBe(0);
+    expect(old2019.stdout).toMatch(/ada: already sent for 2019-03-01/);
+    expect(smtp.received.slice(3).flatMap((m) => m.envelope.to)).not.toContain('ada@example.org');
   });
 
   it('does not let one broken subscriber file stop the others, and exits non-zero', async () => {
