@@ -7,7 +7,7 @@ import { z } from 'zod';
 import YAML from 'yaml';
 import { PaperboyError } from './errors.js';
 import { learnedFor, loadLearned, saveLearned, type Learned } from './learned.js';
-import { formatIssues, readYaml, withFileLock, writeFileAtomic } from './yamlfile.js';
+import { formatIssues, readYaml, strictObject, withFileLock, writeFileAtomic } from './yamlfile.js';
 
 export const TOPIC_ID = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 
@@ -27,51 +27,46 @@ const term = z.union([
     .strict(),
 ]);
 
-export const topicSchema = z
-  .object({
-    id: z
-      .string()
-      .regex(TOPIC_ID, 'must be lower-case words joined by "-", e.g. "efficient-inference"')
-      // These name the email's own sections (favourite authors, own keywords, top of the day).
-      .refine((id) => !['authors', 'keywords', 'top-of-day'].includes(id), 'is reserved for a built-in section; choose another id'),
-    name: z
-      .string()
-      .trim()
-      .min(1)
-      .max(80)
-      .refine((s) => !/[\r\n]/.test(s), 'must be one line'),
-    description: z.string().trim().max(300).default(''),
-    /** Terms that file a paper here. A string has weight 1; {term, weight} sets its own. */
-    keywords: z.array(term).min(1, 'needs at least one keyword, e.g. ["LoRA", "adapter"]'),
-    /** Terms that veto this topic for a paper, whatever else matched. */
-    exclude: z.array(z.string().trim().min(1)).default([]),
-    /** Overrides the catalog threshold for this topic (a trained topic uses its learned threshold instead: src/learned.ts). */
-    threshold: z.number().positive().optional(),
-    /** Overrides the catalog `relative` for this topic (0 for aspects such as benchmarks, which sit beside any subject). */
-    relative: z.number().min(0).max(1).optional(),
-  })
-  .strict();
+export const topicSchema = strictObject({
+  id: z
+    .string()
+    .regex(TOPIC_ID, 'must be lower-case words joined by "-", e.g. "efficient-inference"')
+    // These name the email's own sections (favourite authors, own keywords, top of the day).
+    .refine((id) => !['authors', 'keywords', 'top-of-day'].includes(id), 'is reserved for a built-in section; choose another id'),
+  name: z
+    .string()
+    .trim()
+    .min(1)
+    .max(80)
+    .refine((s) => !/[\r\n]/.test(s), 'must be one line'),
+  description: z.string().trim().max(300).default(''),
+  /** Terms that file a paper here. A string has weight 1; {term, weight} sets its own. */
+  keywords: z.array(term).min(1, 'needs at least one keyword, e.g. ["LoRA", "adapter"]'),
+  /** Terms that veto this topic for a paper, whatever else matched. */
+  exclude: z.array(z.string().trim().min(1)).default([]),
+  /** Overrides the catalog threshold for this topic (a trained topic uses its learned threshold instead: src/learned.ts). */
+  threshold: z.number().positive().optional(),
+  /** Overrides the catalog `relative` for this topic (0 for aspects such as benchmarks, which sit beside any subject). */
+  relative: z.number().min(0).max(1).optional(),
+});
 
-export const catalogSchema = z
-  .object({
-    version: z.literal(1).default(1),
-    /** Minimum score for a paper to be filed under a topic. */
-    threshold: z.number().positive().default(1),
-    /**
-     * A topic must also score at least this fraction of the paper's best topic: a paper that is
-     * plainly about video generation is not also filed under vision for a passing "visual".
-     */
-    relative: z.number().min(0).max(1).default(0),
-    topics: z.array(topicSchema).min(1),
-  })
-  .strict()
-  .superRefine((c, ctx) => {
-    const seen = new Set<string>();
-    c.topics.forEach((t, i) => {
-      if (seen.has(t.id)) ctx.addIssue({ code: 'custom', path: ['topics', i, 'id'], message: `duplicate topic id "${t.id}"` });
-      seen.add(t.id);
-    });
+export const catalogSchema = strictObject({
+  version: z.literal(1).default(1),
+  /** Minimum score for a paper to be filed under a topic. */
+  threshold: z.number().positive().default(1),
+  /**
+   * A topic must also score at least this fraction of the paper's best topic: a paper that is
+   * plainly about video generation is not also filed under vision for a passing "visual".
+   */
+  relative: z.number().min(0).max(1).default(0),
+  topics: z.array(topicSchema).min(1),
+}).superRefine((c, ctx) => {
+  const seen = new Set<string>();
+  c.topics.forEach((t, i) => {
+    if (seen.has(t.id)) ctx.addIssue({ code: 'custom', path: ['topics', i, 'id'], message: `duplicate topic id "${t.id}"` });
+    seen.add(t.id);
   });
+});
 
 export type Topic = z.infer<typeof topicSchema>;
 /** The hand-written catalog, plus what training learned on top of it when subscribers/topics.learned.json exists. */

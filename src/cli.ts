@@ -3,7 +3,8 @@
  * paperboy — the command line. Each command lives in src/commands/ and is a
  * thin shell over the core: parse flags, build the parts (src/context.ts),
  * call one function, print. PaperboyError is caught once, here, and printed
- * without a stack; exit 2 for usage errors, 1 for the rest.
+ * without a stack; exit 2 for bad usage (flags, arguments, settings), 1 for
+ * the rest. Commander's own parse errors exit 2 as well.
  *
  *   paperboy run [--date D] [--listing FILE] [--subscribers DIR] [--dry-run]
  *   paperboy preview (--subscriber ID | --topics a,b) [--format html|text|json|eml] [--out FILE]
@@ -13,7 +14,7 @@
  *   paperboy schedule [--listing FILE] [--once]
  *   paperboy status [--date D] [--json]
  */
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { isPaperboyError } from './errors.js';
 import { registerPreview } from './commands/preview.js';
 import { registerRun } from './commands/run.js';
@@ -30,7 +31,9 @@ export function buildProgram(): Command {
     .option('--subscribers <dir>', 'subscribers folder with topics.yaml (env SUBSCRIBERS_DIR, default ./subscribers)')
     .option('--data-dir <dir>', 'ledger and state folder (env DATA_DIR, default ./data)')
     .addOption(new Option('--log-format <format>', 'log lines as readable text or JSON (env LOG_FORMAT)').choices(['text', 'json']))
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // Throw instead of exiting, so a parse error gets the same exit status as any other bad usage (main).
+    .exitOverride();
   registerRun(program);
   registerPreview(program);
   registerTopics(program);
@@ -50,9 +53,14 @@ export async function main(argv = process.argv): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
   } catch (e) {
+    if (e instanceof CommanderError) {
+      // Commander has printed the message (or the help / version asked for).
+      process.exitCode = e.exitCode === 0 ? 0 : 2;
+      return;
+    }
     if (isPaperboyError(e)) {
       process.stderr.write(`paperboy: ${e.message}\n`);
-      process.exitCode = e.code === 'USAGE' ? 2 : 1;
+      process.exitCode = e.code === 'USAGE' || e.code === 'CONFIG' ? 2 : 1;
       return;
     }
     throw e;

@@ -20,6 +20,9 @@ const optionalString = z
   .trim()
   .transform((s) => (s === '' ? undefined : s))
   .optional();
+/** The example secrets in .env.example are public: a copied file must not leave them in force. */
+const notPlaceholder = (s: string | undefined) => s === undefined || !/^change-?me/i.test(s);
+const PLACEHOLDER = (make: string) => `is still the placeholder from .env.example; set a secret of your own (try: ${make})`;
 
 const httpUrl = z
   .string()
@@ -55,10 +58,9 @@ export const envSchema = z.object({
     'must be a bare address such as unsubscribe@example.org',
   ),
   /** Secret for signing unsubscribe/manage links (HMAC-SHA256). Unset: one is generated into DATA_DIR/token-secret. */
-  TOKEN_SECRET: optionalString.refine(
-    (s) => s === undefined || s.length >= 32,
-    'must be at least 32 characters (try: openssl rand -hex 32)',
-  ),
+  TOKEN_SECRET: optionalString
+    .refine((s) => s === undefined || s.length >= 32, 'must be at least 32 characters (try: openssl rand -hex 32)')
+    .refine(notPlaceholder, PLACEHOLDER('openssl rand -hex 32')),
   /** Where the ledger, lock and generated secret live. */
   DATA_DIR: z.string().trim().min(1).default('data'),
   /** Folder of subscriber YAML files and topics.yaml. */
@@ -118,10 +120,9 @@ export const envSchema = z.object({
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   // --- Web app (paperboy serve)
   /** Unlocks /admin and the per-subscriber preview; unset keeps them locked (nobody can log in). At least 16 characters. */
-  ADMIN_TOKEN: optionalString.refine(
-    (s) => s === undefined || s.length >= 16,
-    'must be at least 16 characters (try: openssl rand -hex 24)',
-  ),
+  ADMIN_TOKEN: optionalString
+    .refine((s) => s === undefined || s.length >= 16, 'must be at least 16 characters (try: openssl rand -hex 24)')
+    .refine(notPlaceholder, PLACEHOLDER('openssl rand -hex 24')),
   /** Port `paperboy serve` listens on (`--port` wins); 8787 matches the default PUBLIC_URL. */
   PORT: int(0, 65535).default(8787),
   /** Address to bind. 127.0.0.1 keeps the app off the network; put a TLS reverse proxy in front for PUBLIC_URL. */

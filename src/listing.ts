@@ -66,6 +66,25 @@ export function parseListing(payload: unknown, origin: string): ParsedListing {
 }
 
 /** The items of a listing payload (an array, or an object wrapping one), or PaperboyError('LISTING'). */
+/**
+ * How many days the digest date lies after the newest paper of a listing (by
+ * each paper's own publication date), and that paper's date; undefined when
+ * no paper has one. A day's papers were published in the days just before
+ * it: a listing file weeks away from the date it is sent for is most likely
+ * the wrong file or the wrong --date.
+ */
+export function daysFromNewestPaper(
+  papers: ReadonlyArray<{ publishedAt?: string }>,
+  date: string,
+): { days: number; newest: string } | undefined {
+  const newest = papers.reduce<string | undefined>((m, p) => {
+    const d = p.publishedAt?.slice(0, 10);
+    return d && (!m || d > m) ? d : m;
+  }, undefined);
+  if (!newest) return undefined;
+  return { days: Math.round((Date.parse(`${date}T00:00:00Z`) - Date.parse(`${newest}T00:00:00Z`)) / 86_400_000), newest };
+}
+
 export function listingItems(payload: unknown, origin: string): unknown[] {
   if (Array.isArray(payload)) return payload;
   // Some mirrors wrap the array; accept the obvious wrappers, nothing else.

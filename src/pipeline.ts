@@ -18,6 +18,7 @@ import { composeDigest, type ComposeDeps } from './digest.js';
 import { backoffDelay, CircuitBreaker, DEFAULT_POLICY, realSleep, type DeliveryPolicy, type Sleep } from './delivery.js';
 import { describeError, PaperboyError } from './errors.js';
 import { FINAL_STATES, type Ledger } from './ledger.js';
+import { daysFromNewestPaper } from './listing.js';
 import type { Logger } from './log.js';
 import { Matcher } from './matcher.js';
 import { buildMessage, type MessageSettings } from './message.js';
@@ -25,6 +26,9 @@ import { fileListing } from './selection.js';
 import type { Source } from './source.js';
 import type { Problem, Subscriber, SubscriberStore } from './subscribers.js';
 import { SendError, type Transport } from './transport.js';
+
+/** A day's papers were published up to about a week before it (arXiv batches, weekends, late HF picks). */
+const LISTING_DATE_SLACK_DAYS = 10;
 
 export interface RunDeps extends ComposeDeps {
   source: Source;
@@ -73,6 +77,8 @@ export interface RunSummary {
   subscribers: number;
   invalid: Problem[];
   outcomes: Outcome[];
+  /** A dry run sends and records nothing: `sent` then counts the messages that would have gone out. */
+  dryRun: boolean;
   sent: number;
   skipped: number;
   failed: number;
@@ -91,6 +97,7 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
     listingWarnings: [],
     subscribers: 0,
     invalid: [],
+    dryRun: !!opts.dryRun,
     outcomes: [],
     sent: 0,
     skipped: 0,
@@ -109,6 +116,13 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
     papers: listing.papers.length,
     dropped: listing.warnings.length,
   });
+  const gap = daysFromNewestPaper(listing.papers, opts.date);
+  if (gap && Math.abs(gap.days) > LISTING_DATE_SLACK_DAYS)
+    log.warn('listing.date_far', {
+      date: opts.date,
+      newestPaper: gap.newest,
+      note: `the digest date is ${Math.abs(gap.days)} days ${gap.days > 0 ? 'after' : 'before'} the listing's newest paper: the wrong listing file, or a missing --date?`,
+    });
 
   // 2. Papers → topics, once for everyone.
   const filed = fileListing(listing.papers, Matcher.fromCatalog(deps.catalog));
@@ -189,7 +203,9 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
     else summary.failed++;
     if (outcome.ambiguous) summary.ambiguous.push({ date: opts.date, subscriber: sub.id, reason: outcome.reason });
     const level = outcome.state === 'failed' ? 'error' : 'info';
-    log[level](`subscriber.${outcome.state}`, { subscriber: sub.id, reason: outcome.reason, papers: outcome.papers, bytes: outcome.bytes });
+    // For a sent message the text is where it went (the server's reply, or the .eml file), not a reason.
+    const text = outcome.state === 'sent' ? { delivered: outcome.reason } : { reason: outcome.reason };
+    log[level](`subscriber.${outcome.state}`, { subscriber: sub.id, ...text, papers: outcome.papers, bytes: outcome.bytes });
     done++;
     deps.progress?.(done, subscribers.length);
     if (outcome.state === 'failed') {

@@ -11,7 +11,7 @@ import YAML from 'yaml';
 import { PaperboyError } from './errors.js';
 import { isTimeZone } from './config.js';
 import { TOPIC_ID, type Catalog } from './catalog.js';
-import { formatIssues, readYaml, withFileLock, writeFileAtomic, type YamlRead } from './yamlfile.js';
+import { formatIssues, readYaml, strictObject, withFileLock, writeFileAtomic, type YamlRead } from './yamlfile.js';
 
 export const SUBSCRIBER_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 export const STATUSES = ['active', 'paused', 'unsubscribed', 'bouncing'] as const;
@@ -21,35 +21,33 @@ export type Status = (typeof STATUSES)[number];
 const EMAIL =
   /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
 
-export const subscriberSchema = z
-  .object({
-    email: z
-      .string()
-      .trim()
-      .max(254)
-      .refine((s) => !/[\r\n]/.test(s), 'must not contain line breaks')
-      .refine((s) => EMAIL.test(s), 'must be exactly one plain address, e.g. ada@example.org'),
-    name: z
-      .string()
-      .trim()
-      .max(100)
-      .refine((s) => !/[\r\n<>"]/.test(s), 'must not contain line breaks, <, > or "')
-      .optional(),
-    topics: z.array(z.string().regex(TOPIC_ID, 'must be a topic id such as "peft"')).default([]),
-    /** Extra keywords or phrases of their own, matched like catalog keywords. */
-    keywords: z.array(z.string().trim().min(1).max(100)).max(50).default([]),
-    /** Favourite authors: their papers go first, marked. */
-    authors: z.array(z.string().trim().min(1).max(100)).max(50).default([]),
-    max_papers: z.number().int().min(1).max(200).default(30),
-    min_upvotes: z.number().int().min(0).default(0),
-    /** Also include the N most upvoted papers of the day, whatever their topic (0 = off). */
-    top_of_day: z.number().int().min(0).max(20).default(0),
-    status: z.enum(STATUSES).default('active'),
-    /** Own delivery time zone and hour (`paperboy schedule`); defaults to DIGEST_TZ and the cron hour. */
-    timezone: z.string().refine(isTimeZone, 'must be an IANA time zone such as Europe/Berlin').optional(),
-    hour: z.number().int().min(0).max(23).optional(),
-  })
-  .strict();
+export const subscriberSchema = strictObject({
+  email: z
+    .string()
+    .trim()
+    .max(254)
+    .refine((s) => !/[\r\n]/.test(s), 'must not contain line breaks')
+    .refine((s) => EMAIL.test(s), 'must be exactly one plain address, e.g. ada@example.org'),
+  name: z
+    .string()
+    .trim()
+    .max(100)
+    .refine((s) => !/[\r\n<>"]/.test(s), 'must not contain line breaks, <, > or "')
+    .optional(),
+  topics: z.array(z.string().regex(TOPIC_ID, 'must be a topic id such as "peft"')).default([]),
+  /** Extra keywords or phrases of their own, matched like catalog keywords. */
+  keywords: z.array(z.string().trim().min(1).max(100)).max(50).default([]),
+  /** Favourite authors: their papers go first, marked. */
+  authors: z.array(z.string().trim().min(1).max(100)).max(50).default([]),
+  max_papers: z.number().int().min(1).max(200).default(30),
+  min_upvotes: z.number().int().min(0).default(0),
+  /** Also include the N most upvoted papers of the day, whatever their topic (0 = off). */
+  top_of_day: z.number().int().min(0).max(20).default(0),
+  status: z.enum(STATUSES).default('active'),
+  /** Own delivery time zone and hour (`paperboy schedule`); defaults to DIGEST_TZ and the cron hour. */
+  timezone: z.string().refine(isTimeZone, 'must be an IANA time zone such as Europe/Berlin').optional(),
+  hour: z.number().int().min(0).max(23).optional(),
+});
 
 export type SubscriberData = z.infer<typeof subscriberSchema>;
 export interface Subscriber extends SubscriberData {

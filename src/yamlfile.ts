@@ -8,7 +8,7 @@ import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import lockfile from 'proper-lockfile';
 import YAML from 'yaml';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { PaperboyError, type ErrorCode } from './errors.js';
 
 export interface YamlRead {
@@ -40,6 +40,49 @@ export function parseYamlText(text: string, file: string, code: ErrorCode): Yaml
     throw new PaperboyError(code, `${file}: YAML syntax error at ${where}: ${first.message.split('\n')[0]}`);
   }
   return { text, doc, data: doc.toJS({ maxAliasCount: 50 }), version: contentVersion(text) };
+}
+
+/**
+ * A strict object whose unknown fields are named with the nearest known one,
+ * since they are nearly always typos in a hand-edited file:
+ * `unknown field "max_paper" (did you mean "max_papers"?); fields: email, name, …`.
+ */
+export function strictObject<T extends z.ZodRawShape>(shape: T) {
+  const known = Object.keys(shape);
+  return z
+    .object(shape, {
+      error: (iss) =>
+        iss.code === 'unrecognized_keys'
+          ? iss.keys
+              .map((k) => {
+                const near = nearest(k, known);
+                return `unknown field "${k}"${near ? ` (did you mean "${near}"?)` : ''}`;
+              })
+              .join('; ') + `; fields: ${known.join(', ')}`
+          : undefined,
+    })
+    .strict();
+}
+
+/** The known name within two edits of `word` (case aside), if there is one. */
+function nearest(word: string, known: readonly string[]): string | undefined {
+  const w = word.toLowerCase();
+  let best: { name: string; d: number } | undefined;
+  for (const name of known) {
+    const d = editDistance(w, name.toLowerCase());
+    if (d <= 2 && (!best || d < best.d)) best = { name, d };
+  }
+  return best?.name;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
 }
 
 /** zod issues → "file: field: message" lines. */

@@ -122,6 +122,22 @@ describe('paperboy run against a real SMTP server', () => {
     expect(smtp.received.slice(3).flatMap((m) => m.envelope.to)).not.toContain('ada@example.org');
   });
 
+  it('exits 2 for bad usage: a mistyped flag, an unknown command, a bad setting; 1 for an unknown subscriber, before fetching', async () => {
+    const typo = await run(['run', '--dryrun']);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/unknown option '--dryrun'[\s\S]*Did you mean --dry-run\?/);
+    expect((await run(['sned'])).code).toBe(2);
+    const setting = await run(['topics'], { PORT: 'abc' });
+    expect(setting.code).toBe(2);
+    expect(setting.stderr).toMatch(/PORT: /);
+    // The listing file does not exist: reading it first would fail with another message.
+    const nobody = await run(['run', '--subscriber', 'bob', '--listing', path.join(dir.dir, 'missing.json'), '--date', '2024-10-25']);
+    expect(nobody.code).toBe(1);
+    expect(nobody.stderr).toContain(`no subscriber "bob" in ${path.join(dir.dir, 'subscribers')}`);
+    expect((await run(['--help'])).code).toBe(0);
+    expect(smtp.received).toHaveLength(0);
+  });
+
   it('does not let one broken subscriber file stop the others, and exits non-zero', async () => {
     await writeFile(path.join(dir.subscribers, 'broken.yaml'), 'email: broken@example.org\ntopics: [peft, nlp]\n');
     await writeFile(path.join(dir.subscribers, 'zoe.yaml'), 'email: zoe@example.org\ntopics: [vision-multimodal]\n');
@@ -135,6 +151,14 @@ describe('paperboy run against a real SMTP server', () => {
     ]);
     expect(r.stdout).toMatch(/broken\.yaml: topics\[1\]: unknown topic "nlp"/);
     expect(r.stdout).toMatch(/subscribers\s+4 valid, 1 invalid/);
+  });
+
+  it('warns when a listing file is far from the digest date (a missing --date), and still does what it was told', async () => {
+    const far = await run(['run', '--listing', SAMPLE, '--date', '2025-03-01', '--dry-run']);
+    expect(far.code, far.stderr).toBe(0);
+    expect(far.stderr).toMatch(/listing\.date_far date=2025-03-01 newestPaper=2024-10-24 .*128 days after/);
+    const near = await run(['run', '--listing', SAMPLE, '--date', '2024-10-25', '--dry-run']);
+    expect(near.stderr).not.toMatch(/date_far/);
   });
 
   it('treats an empty day as normal: nothing sent, exit 0, and says so', async () => {
@@ -154,6 +178,14 @@ describe('paperboy run against a real SMTP server', () => {
     expect(r.stderr).toMatch(/bad\.json: not a daily papers listing/);
     expect(smtp.received).toHaveLength(0);
     expect(existsSync(path.join(dir.dir, 'data/ledger.jsonl'))).toBe(false);
+    // The JSON summary says it was a dry run, so its `sent` reads as "would send".
+    const json = JSON.parse((await run([...sample, '--dry-run', '--json'])).stdout) as {
+      dryRun: boolean;
+      sent: number;
+      outcomes: Array<{ state: string }>;
+    };
+    expect(json).toMatchObject({ dryRun: true, sent: 3 });
+    expect(json.outcomes.map((o) => o.state)).toEqual(['would-send', 'would-send', 'would-send']);
   });
 
   it('sends nothing and records nothing on --dry-run', async () => {
@@ -175,7 +207,7 @@ describe('paperboy run against a real SMTP server', () => {
 
   it('refuses to send real mail whose unsubscribe links are not https', async () => {
     const r = await run(sample, { PUBLIC_URL: 'http://127.0.0.1:8787', ALLOW_HTTP_LINKS: 'false' });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2); // a bad setting
     expect(r.stderr).toMatch(/PUBLIC_URL: http:\/\/127\.0\.0\.1:8787 is not https/);
     expect(smtp.received).toHaveLength(0);
   });

@@ -26,6 +26,18 @@ describe('configuration', () => {
     expect(() => loadConfig({ TOKEN_SECRET: 'short' }, '/tmp')).toThrow(/TOKEN_SECRET: must be at least 32 characters/);
   });
 
+  it('refuses the placeholder secrets of .env.example, which anyone can read', () => {
+    const example = readFileSync(path.join(ROOT, '.env.example'), 'utf8');
+    const value = (k: string) => example.match(new RegExp(`^${k}=(.*)$`, 'm'))![1]!;
+    expect(() => loadConfig({ TOKEN_SECRET: value('TOKEN_SECRET') }, '/tmp')).toThrow(
+      /TOKEN_SECRET: is still the placeholder from \.env\.example/,
+    );
+    expect(() => loadConfig({ ADMIN_TOKEN: value('ADMIN_TOKEN') }, '/tmp')).toThrow(
+      /ADMIN_TOKEN: is still the placeholder from \.env\.example/,
+    );
+    expect(loadConfig({ ADMIN_TOKEN: 'a'.repeat(48), TOKEN_SECRET: 'b'.repeat(64) }, '/tmp').ADMIN_TOKEN).toBe('a'.repeat(48));
+  });
+
   it('treats an empty value as unset', () => {
     expect(loadConfig({ SMTP_URL: '' }, '/tmp').SMTP_URL).toBeUndefined();
   });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseListing } from '../src/listing.js';
+import { daysFromNewestPaper, parseListing } from '../src/listing.js';
 import { FIXTURES } from './helpers/cli.js';
 
 const load = (name: string) => JSON.parse(readFileSync(path.join(FIXTURES, name), 'utf8')) as unknown;
@@ -114,5 +114,14 @@ describe('parseListing on bad input', () => {
     expect(p.projectPage).toBeUndefined();
     expect(p.upvotes).toBe(0);
     expect(p.authors).toEqual(['Shown']);
+  });
+});
+
+describe('daysFromNewestPaper', () => {
+  it('measures from the newest publication date, ignoring papers without one', () => {
+    const papers = [{ publishedAt: '2024-10-21T17:00:00.000Z' }, {}, { publishedAt: '2024-10-24T09:30:00.000Z' }];
+    expect(daysFromNewestPaper(papers, '2024-10-25')).toEqual({ days: 1, newest: '2024-10-24' });
+    expect(daysFromNewestPaper(papers, '2024-10-01')).toEqual({ days: -23, newest: '2024-10-24' });
+    expect(daysFromNewestPaper([{}], '2024-10-25')).toBeUndefined();
   });
 });

@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadCatalog, type Catalog } from '../src/catalog.js';
+import { loadCatalog, parseCatalog, type Catalog } from '../src/catalog.js';
 import { SubscriberStore } from '../src/subscribers.js';
 import { scratchDir } from './helpers/cli.js';
 
@@ -67,7 +67,27 @@ describe('loading subscribers', () => {
     await put('bob.yaml', 'email: bob@example.org\ntopics: [peft]\nmax_papers: 0\ncolour: blue\n');
     const { problems } = await store.list();
     expect(problems[0]!.message).toMatch(/max_papers/);
-    expect(problems[0]!.message).toMatch(/colour/);
+    expect(problems[0]!.message).toMatch(/bob\.yaml: \(top level\): unknown field "colour"; fields: email, name, topics/);
+  });
+
+  it('names the field a typo in topics.yaml was probably meant to be', () => {
+    const yaml = { topics: [{ id: 'peft', name: 'PEFT', keyword: ['LoRA'] }], treshold: 2 };
+    expect(() => parseCatalog(yaml, 'topics.yaml')).toThrow(
+      /topics\.yaml: \(top level\): unknown field "treshold" \(did you mean "threshold"\?\)/,
+    );
+    expect(() => parseCatalog(yaml, 'topics.yaml')).toThrow(
+      /topics\.yaml: topics\[0\]: unknown field "keyword" \(did you mean "keywords"\?\)/,
+    );
+  });
+
+  it('names the field a typo was probably meant to be', async () => {
+    await put('bob.yaml', 'email: bob@example.org\ntopics: [peft]\nmax_paper: 5\nTopOfDay: 3\n');
+    const { problems } = await store.list();
+    expect(problems[0]!.message).toContain('unknown field "max_paper" (did you mean "max_papers"?)');
+    expect(problems[0]!.message).toContain('unknown field "TopOfDay" (did you mean "top_of_day"?)');
+    // Too far from any field to guess.
+    await put('bob.yaml', 'email: bob@example.org\ntopics: [peft]\nfavourites: [x]\n');
+    expect((await store.list()).problems[0]!.message).toMatch(/unknown field "favourites"; fields:/);
   });
 
   it('ignores a file name that is not an id', async () => {

@@ -24,14 +24,20 @@ export function registerRun(program: Command): void {
     .option('--subscriber <id>', 'only this subscriber')
     .option('--dry-run', 'select and render, but send nothing and record nothing')
     .option('--json', 'print the summary as JSON on stdout')
-    .option('--wait <seconds>', 'if another run holds the lock, wait up to this long for it (default: exit 4 at once)', '0')
+    .option('--wait <seconds>', 'if another run holds the lock, wait up to this long for it (default: exit 4 at once)')
     .action(async (flags: RunFlags, cmd: Command) => {
       const { config, log } = setup(cmd);
       const date = flags.date ? assertDate(flags.date) : latestListingDate(new Date(), config.DIGEST_TZ);
-      const waitSeconds = Number(flags.wait);
+      const waitSeconds = Number(flags.wait ?? 0);
       if (!Number.isFinite(waitSeconds) || waitSeconds < 0)
         throw new PaperboyError('USAGE', `--wait: "${flags.wait}" is not a number of seconds`);
       const parts = await loadParts(config);
+      // A mistyped id is reported before the listing is fetched (a file that exists but is broken is reported by the run).
+      if (flags.subscriber)
+        await parts.store.get(flags.subscriber).catch((e: unknown) => {
+          if (isPaperboyError(e) && e.code === 'NOT_FOUND')
+            throw new PaperboyError('NOT_FOUND', `no subscriber "${flags.subscriber}" in ${config.subscribersDir}`);
+        });
       // A dry run records nothing, so it needs no lock.
       let lock: HeldLock | undefined;
       if (!flags.dryRun) {
@@ -92,7 +98,7 @@ interface RunFlags {
   subscriber?: string;
   dryRun?: boolean;
   json?: boolean;
-  wait: string;
+  wait?: string;
 }
 
 export function formatSummary(s: RunSummary, destination: string | undefined, dryRun: boolean): string {

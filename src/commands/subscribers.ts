@@ -102,7 +102,14 @@ export function registerSubscribers(program: Command): void {
           keywords: csv(flags.keywords),
           status: flags.paused ? 'paused' : 'active',
         };
-        const data = validateSubscriber(raw, store.fileFor(id), catalog);
+        let data: ReturnType<typeof validateSubscriber>;
+        try {
+          data = validateSubscriber(raw, store.fileFor(id), catalog);
+        } catch (e) {
+          // The file is made from the flags, so what is wrong with it is bad usage (exit 2), as with an unknown topic.
+          if (isPaperboyError(e) && e.code === 'SUBSCRIBER') throw new PaperboyError('USAGE', e.message);
+          throw e;
+        }
         const sub = await store.write(id, data, { create: true });
         process.stdout.write(`added ${id} <${sub.email}> following ${sub.topics.join(', ') || '(keywords only)'} → ${sub.file}\n`);
       },

@@ -56,9 +56,13 @@ describe('paperboy subscribers', () => {
     const unknown = await cli('subscribers', 'add', 'x', '--email', 'x@example.org', '--topics', 'nope');
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown topic "nope"');
+    // Whatever is wrong with what the flags describe is bad usage, like an unknown topic.
     const bad = await cli('subscribers', 'add', 'y', '--email', 'not-an-address', '--topics', 'code');
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/email: must be exactly one plain address/);
+    const nothing = await cli('subscribers', 'add', 'y', '--email', 'y@example.org');
+    expect(nothing.code).toBe(2);
+    expect(nothing.stderr).toMatch(/topics: follow at least one topic/);
     const path1 = await cli('subscribers', 'add', '../../etc/passwd', '--email', 'z@example.org', '--topics', 'code');
     expect(path1.code).toBe(2);
     expect(existsSync(path.join(s.subscribers, 'x.yaml')) || existsSync(path.join(s.subscribers, 'y.yaml'))).toBe(false);
