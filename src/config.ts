@@ -21,7 +21,7 @@ const optionalString = z
   .transform((s) => (s === '' ? undefined : s))
   .optional();
 /** The example secrets in .env.example are public: a copied file must not leave them in force. */
-const notPlaceholder = (s: string | undefined) => s === undefined || !/^change-?me/i.test(s);
+const notPlaceholder = (s: string | undefined) => s === undefined || !/^change[-_ ]?me/i.test(s);
 const PLACEHOLDER = (make: string) => `is still the placeholder from .env.example; set a secret of your own (try: ${make})`;
 
 const httpUrl = z

@@ -12,6 +12,12 @@ export interface ParsedListing {
   papers: Paper[];
   /** One line per dropped or merged item, naming it. */
   warnings: string[];
+  /**
+   * The newest day (YYYY-MM-DD) an item was put on the Daily Papers list, when the
+   * payload says: `paper.submittedOnDailyAt` (2025+), else the item's own `publishedAt`
+   * (2024, the day of the list). Not the papers' arXiv dates.
+   */
+  listedOn?: string;
 }
 
 const authorSchema = z.looseObject({ name: z.unknown().optional(), hidden: z.unknown().optional() });
@@ -47,7 +53,10 @@ export function parseListing(payload: unknown, origin: string): ParsedListing {
   const items = listingItems(payload, origin);
   const warnings: string[] = [];
   const byId = new Map<string, Paper>();
+  let listedOn: string | undefined;
   items.forEach((raw, index) => {
+    const day = listedDay(raw);
+    if (day && (!listedOn || day > listedOn)) listedOn = day;
     const result = parseItem(raw);
     if (typeof result === 'string') {
       warnings.push(`${origin}: item ${index} dropped: ${result}`);
@@ -62,29 +71,36 @@ export function parseListing(payload: unknown, origin: string): ParsedListing {
     }
     byId.set(result.id, result);
   });
-  return { papers: [...byId.values()], warnings };
+  return { papers: [...byId.values()], warnings, ...(listedOn ? { listedOn } : {}) };
 }
 
-/** The items of a listing payload (an array, or an object wrapping one), or PaperboyError('LISTING'). */
+function listedDay(raw: unknown): string | undefined {
+  if (!raw || typeof raw !== 'object') return undefined;
+  const item = raw as { publishedAt?: unknown; paper?: { submittedOnDailyAt?: unknown } };
+  const at = isoDate(item.paper?.submittedOnDailyAt) ?? isoDate(item.publishedAt);
+  return at?.slice(0, 10);
+}
+
 /**
- * How many days the digest date lies after the newest paper of a listing (by
- * each paper's own publication date), and that paper's date; undefined when
- * no paper has one. A day's papers were published in the days just before
- * it: a listing file weeks away from the date it is sent for is most likely
- * the wrong file or the wrong --date.
+ * How far a digest date is from the listing it is about to be sent with, in days
+ * (positive: the date is later), or undefined when the payload carries no date.
+ * Measured from the day the items were listed when the payload says
+ * (`listedOn`: a listing fetched for a date is listed on that date), else from
+ * the newest paper's arXiv date, which runs a few days earlier: `slack` says
+ * how far from it is still normal.
  */
-export function daysFromNewestPaper(
-  papers: ReadonlyArray<{ publishedAt?: string }>,
-  date: string,
-): { days: number; newest: string } | undefined {
-  const newest = papers.reduce<string | undefined>((m, p) => {
+export function listingDateGap(listing: ParsedListing, date: string): { days: number; from: string; slack: number } | undefined {
+  const newestPaper = listing.papers.reduce<string | undefined>((m, p) => {
     const d = p.publishedAt?.slice(0, 10);
     return d && (!m || d > m) ? d : m;
   }, undefined);
-  if (!newest) return undefined;
-  return { days: Math.round((Date.parse(`${date}T00:00:00Z`) - Date.parse(`${newest}T00:00:00Z`)) / 86_400_000), newest };
+  const from = listing.listedOn ?? newestPaper;
+  if (!from) return undefined;
+  const days = Math.round((Date.parse(`${date}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / 86_400_000);
+  return { days, from, slack: listing.listedOn ? 3 : 10 };
 }
 
+/** The items of a listing payload (an array, or an object wrapping one), or PaperboyError('LISTING'). */
 export function listingItems(payload: unknown, origin: string): unknown[] {
   if (Array.isArray(payload)) return payload;
   // Some mirrors wrap the array; accept the obvious wrappers, nothing else.

@@ -18,7 +18,7 @@ import { composeDigest, type ComposeDeps } from './digest.js';
 import { backoffDelay, CircuitBreaker, DEFAULT_POLICY, realSleep, type DeliveryPolicy, type Sleep } from './delivery.js';
 import { describeError, PaperboyError } from './errors.js';
 import { FINAL_STATES, type Ledger } from './ledger.js';
-import { daysFromNewestPaper } from './listing.js';
+import { listingDateGap } from './listing.js';
 import type { Logger } from './log.js';
 import { Matcher } from './matcher.js';
 import { buildMessage, type MessageSettings } from './message.js';
@@ -26,9 +26,6 @@ import { fileListing } from './selection.js';
 import type { Source } from './source.js';
 import type { Problem, Subscriber, SubscriberStore } from './subscribers.js';
 import { SendError, type Transport } from './transport.js';
-
-/** A day's papers were published up to about a week before it (arXiv batches, weekends, late HF picks). */
-const LISTING_DATE_SLACK_DAYS = 10;
 
 export interface RunDeps extends ComposeDeps {
   source: Source;
@@ -116,12 +113,12 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
     papers: listing.papers.length,
     dropped: listing.warnings.length,
   });
-  const gap = daysFromNewestPaper(listing.papers, opts.date);
-  if (gap && Math.abs(gap.days) > LISTING_DATE_SLACK_DAYS)
+  const gap = listingDateGap(listing, opts.date);
+  if (gap && Math.abs(gap.days) > gap.slack)
     log.warn('listing.date_far', {
       date: opts.date,
-      newestPaper: gap.newest,
-      note: `the digest date is ${Math.abs(gap.days)} days ${gap.days > 0 ? 'after' : 'before'} the listing's newest paper: the wrong listing file, or a missing --date?`,
+      listing: gap.from,
+      note: `the digest date is ${Math.abs(gap.days)} days ${gap.days > 0 ? 'after' : 'before'} the listing: the wrong listing file, or a missing --date?`,
     });
 
   // 2. Papers → topics, once for everyone.

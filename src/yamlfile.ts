@@ -64,13 +64,19 @@ export function strictObject<T extends z.ZodRawShape>(shape: T) {
     .strict();
 }
 
-/** The known name within two edits of `word` (case aside), if there is one. */
+/**
+ * The known name `word` is most likely a typo of (case aside): within one edit
+ * for short names, two for longer ones, and never half the name rewritten, so
+ * "tz" is not taken for "id" nor "note" for "name".
+ */
 function nearest(word: string, known: readonly string[]): string | undefined {
   const w = word.toLowerCase();
   let best: { name: string; d: number } | undefined;
   for (const name of known) {
-    const d = editDistance(w, name.toLowerCase());
-    if (d <= 2 && (!best || d < best.d)) best = { name, d };
+    const n = name.toLowerCase();
+    const d = editDistance(w, n);
+    const allowed = Math.min(w.length, n.length) <= 4 ? 1 : 2;
+    if (d <= allowed && d < n.length / 2 && (!best || d < best.d)) best = { name, d };
   }
   return best?.name;
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { daysFromNewestPaper, parseListing } from '../src/listing.js';
+import { listingDateGap, parseListing } from '../src/listing.js';
 import { FIXTURES } from './helpers/cli.js';
 
 const load = (name: string) => JSON.parse(readFileSync(path.join(FIXTURES, name), 'utf8')) as unknown;
@@ -117,11 +117,26 @@ describe('parseListing on bad input', () => {
   });
 });
 
-describe('daysFromNewestPaper', () => {
-  it('measures from the newest publication date, ignoring papers without one', () => {
-    const papers = [{ publishedAt: '2024-10-21T17:00:00.000Z' }, {}, { publishedAt: '2024-10-24T09:30:00.000Z' }];
-    expect(daysFromNewestPaper(papers, '2024-10-25')).toEqual({ days: 1, newest: '2024-10-24' });
-    expect(daysFromNewestPaper(papers, '2024-10-01')).toEqual({ days: -23, newest: '2024-10-24' });
-    expect(daysFromNewestPaper([{}], '2024-10-25')).toBeUndefined();
+describe('listingDateGap', () => {
+  it('measures from the day the items were listed: the 2024 item date, the 2026 submittedOnDailyAt', () => {
+    const y2024 = parseListing(JSON.parse(readFileSync(path.join(FIXTURES, 'hf-daily-papers-2024-10-25.json'), 'utf8')), 'f');
+    expect(y2024.listedOn).toBe('2024-10-25');
+    expect(listingDateGap(y2024, '2024-10-25')).toEqual({ days: 0, from: '2024-10-25', slack: 3 });
+    expect(listingDateGap(y2024, '2026-11-20')?.days).toBe(756);
+    const y2026 = parseListing(JSON.parse(readFileSync(path.join(FIXTURES, 'hf-daily-papers-item-2026.json'), 'utf8')), 'f');
+    // Its paper is from arXiv on 2026-02-26, but it was listed on 2026-03-06.
+    expect(listingDateGap(y2026, '2026-03-06')).toEqual({ days: 0, from: '2026-03-06', slack: 3 });
+  });
+
+  it('falls back to the newest arXiv date, with more slack, and knows nothing without dates', () => {
+    const item = (id: string, publishedAt?: string) => ({ paper: { id, title: 'T', summary: 'S', publishedAt } });
+    const bare = parseListing(
+      [item('2410.00001', '2024-10-21T17:00:00.000Z'), item('2410.00002'), item('2410.00003', '2024-10-24T09:30:00Z')],
+      'f',
+    );
+    expect(bare.listedOn).toBeUndefined();
+    expect(listingDateGap(bare, '2024-10-25')).toEqual({ days: 1, from: '2024-10-24', slack: 10 });
+    expect(listingDateGap(bare, '2024-10-01')?.days).toBe(-23);
+    expect(listingDateGap(parseListing([item('2410.00002')], 'f'), '2024-10-25')).toBeUndefined();
   });
 });

@@ -78,6 +78,9 @@ describe('loading subscribers', () => {
     expect(() => parseCatalog(yaml, 'topics.yaml')).toThrow(
       /topics\.yaml: topics\[0\]: unknown field "keyword" \(did you mean "keywords"\?\)/,
     );
+    // A short or far-off name is not guessed at: "tz" is not a typo of "id", nor "note" of "name".
+    const far = { topics: [{ id: 'peft', name: 'PEFT', keywords: ['LoRA'], tz: 'UTC', note: 'x' }] };
+    expect(() => parseCatalog(far, 'topics.yaml')).toThrow(/unknown field "tz"; unknown field "note"; fields:/);
   });
 
   it('names the field a typo was probably meant to be', async () => {

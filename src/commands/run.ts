@@ -7,6 +7,7 @@ import { isPaperboyError, PaperboyError } from '../errors.js';
 import { RunLock, type HeldLock } from '../lock.js';
 import { run, type RunSummary } from '../pipeline.js';
 import { trapShutdown } from '../shutdown.js';
+import { assertSubscriberId } from '../subscribers.js';
 import { setup } from './shared.js';
 
 /** Exit status when another run holds the lock (the daemon, or a second `paperboy run`). */
@@ -33,11 +34,13 @@ export function registerRun(program: Command): void {
         throw new PaperboyError('USAGE', `--wait: "${flags.wait}" is not a number of seconds`);
       const parts = await loadParts(config);
       // A mistyped id is reported before the listing is fetched (a file that exists but is broken is reported by the run).
-      if (flags.subscriber)
+      if (flags.subscriber) {
+        assertSubscriberId(flags.subscriber);
         await parts.store.get(flags.subscriber).catch((e: unknown) => {
           if (isPaperboyError(e) && e.code === 'NOT_FOUND')
             throw new PaperboyError('NOT_FOUND', `no subscriber "${flags.subscriber}" in ${config.subscribersDir}`);
         });
+      }
       // A dry run records nothing, so it needs no lock.
       let lock: HeldLock | undefined;
       if (!flags.dryRun) {
