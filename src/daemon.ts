@@ -162,7 +162,7 @@ export class Daemon {
     }
     try {
       // Read the ledger under the lock: a run by hand may have sent some of these meanwhile.
-      const ledger = await openLedgerForRun(config, log, this.clock.now());
+      const ledger = await openLedgerForRun(config, log, now);
       this.recordMissed(ledger, report.missed, now);
       const pending = report.due.filter((d) => !this.settle(ledger, d));
       const byDate = new Map<string, Delivery[]>();

@@ -53,10 +53,7 @@ export function parseListing(payload: unknown, origin: string): ParsedListing {
   const items = listingItems(payload, origin);
   const warnings: string[] = [];
   const byId = new Map<string, Paper>();
-  let listedOn: string | undefined;
   items.forEach((raw, index) => {
-    const day = listedDay(raw);
-    if (day && (!listedOn || day > listedOn)) listedOn = day;
     const result = parseItem(raw);
     if (typeof result === 'string') {
       warnings.push(`${origin}: item ${index} dropped: ${result}`);
@@ -71,14 +68,19 @@ export function parseListing(payload: unknown, origin: string): ParsedListing {
     }
     byId.set(result.id, result);
   });
+  const listedOn = newestDay(items.map(listedDay));
   return { papers: [...byId.values()], warnings, ...(listedOn ? { listedOn } : {}) };
+}
+
+/** The latest of some YYYY-MM-DD… dates, as YYYY-MM-DD (ISO strings sort by time). */
+function newestDay(dates: Array<string | undefined>): string | undefined {
+  return dates.reduce<string | undefined>((m, d) => (d && (!m || d > m) ? d : m), undefined)?.slice(0, 10);
 }
 
 function listedDay(raw: unknown): string | undefined {
   if (!raw || typeof raw !== 'object') return undefined;
   const item = raw as { publishedAt?: unknown; paper?: { submittedOnDailyAt?: unknown } };
-  const at = isoDate(item.paper?.submittedOnDailyAt) ?? isoDate(item.publishedAt);
-  return at?.slice(0, 10);
+  return isoDate(item.paper?.submittedOnDailyAt) ?? isoDate(item.publishedAt);
 }
 
 /**
@@ -90,11 +92,7 @@ function listedDay(raw: unknown): string | undefined {
  * how far from it is still normal.
  */
 export function listingDateGap(listing: ParsedListing, date: string): { days: number; from: string; slack: number } | undefined {
-  const newestPaper = listing.papers.reduce<string | undefined>((m, p) => {
-    const d = p.publishedAt?.slice(0, 10);
-    return d && (!m || d > m) ? d : m;
-  }, undefined);
-  const from = listing.listedOn ?? newestPaper;
+  const from = listing.listedOn ?? newestDay(listing.papers.map((p) => p.publishedAt));
   if (!from) return undefined;
   const days = Math.round((Date.parse(`${date}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / 86_400_000);
   return { days, from, slack: listing.listedOn ? 3 : 10 };
