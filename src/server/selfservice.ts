@@ -70,7 +70,6 @@ async function identify(deps: Deps, purpose: TokenPurpose, token: string): Promi
   return { id, email: email.trim(), version: read.version, store, catalog };
 }
 
-/** `identify`, with trouble on the server's side answered as "try again" (never a 500). */
 /**
  * `identify` once per request: the rate limiter asks first, the route handler
  * then gets the same answer without reading the file again.
