@@ -7,25 +7,33 @@ import { z } from 'zod';
 import YAML from 'yaml';
 import { PaperboyError } from './errors.js';
 import { learnedFor, loadLearned, saveLearned, type Learned } from './learned.js';
-import { formatIssues, readYaml, strictObject, withFileLock, writeFileAtomic } from './yamlfile.js';
+import { formatIssues, plainMessage, readYaml, strictObject, withFileLock, writeFileAtomic } from './yamlfile.js';
 
 export const TOPIC_ID = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 
-const term = z.union([
-  z.string().trim().min(1, 'must not be empty'),
-  // A negative weight marks a phrase that argues against the topic ("code is available" for `code`):
-  // it subtracts, where an exclusion would veto outright.
-  z
-    .object({
-      term: z.string().trim().min(1),
-      weight: z
-        .number()
-        .min(-5)
-        .max(10)
-        .refine((w) => w !== 0, 'must not be 0'),
-    })
-    .strict(),
-]);
+const plainTerm = z.string().trim().min(1, 'must not be empty');
+// A negative weight marks a phrase that argues against the topic ("code is available" for `code`):
+// it subtracts, where an exclusion would veto outright.
+const weightedTerm = strictObject({
+  term: z.string().trim().min(1, 'must not be empty'),
+  weight: z
+    .number()
+    .min(-5)
+    .max(10)
+    .refine((w) => w !== 0, 'must not be 0'),
+});
+
+/**
+ * A string, or {term, weight}. Checked by its shape rather than as a union, so a typo inside
+ * `{term: LoRA, weigth: 2}` is reported as that field's problem, not as zod's bare "Invalid input".
+ */
+const term = z.unknown().transform((v, ctx): string | z.infer<typeof weightedTerm> => {
+  const r = typeof v === 'string' ? plainTerm.safeParse(v) : typeof v === 'object' && v !== null ? weightedTerm.safeParse(v) : undefined;
+  if (r?.success) return r.data;
+  const problems = r?.error.issues ?? [{ message: 'must be a word or phrase, or {term: "...", weight: 0.5}', path: [] }];
+  for (const iss of problems) ctx.addIssue({ code: 'custom', message: 'code' in iss ? plainMessage(iss) : iss.message, path: iss.path });
+  return z.NEVER;
+});
 
 export const topicSchema = strictObject({
   id: z

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import dotenv from 'dotenv';
 import cron from 'node-cron';
 import { PaperboyError } from './errors.js';
+import { plainMessage } from './yamlfile.js';
 
 /** Root of the installed package: templates and samples are found from here, not from the cwd. */
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -167,7 +168,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const given = { ...pickKnown(env), ...stripUndefined(overrides) };
   const parsed = envSchema.safeParse(given);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${plainMessage(i)}`);
     throw new PaperboyError(
       'CONFIG',
       `Invalid configuration (environment or .env):\n${lines.join('\n')}\nSee .env.example for every setting with an example.`,

@@ -93,7 +93,37 @@ function editDistance(a: string, b: string): number {
 
 /** zod issues → "file: field: message" lines. */
 export function formatIssues(file: string, issues: z.core.$ZodIssue[]): string[] {
-  return issues.map((i) => `${file}: ${formatPath(i.path) || '(top level)'}: ${i.message}`);
+  return issues.map((i) => `${file}: ${formatPath(i.path) || '(top level)'}: ${plainMessage(i)}`);
+}
+
+const KINDS: Record<string, string> = {
+  number: 'a number',
+  int: 'a whole number',
+  string: 'text',
+  boolean: 'true or false',
+  array: 'a list, e.g. [a, b]',
+  object: 'a set of fields (name: value)',
+};
+
+/**
+ * zod's own wording ("Invalid input: expected int, received number", "Too big: expected number
+ * to be <=23") in the words of the file's reader; a schema's own message is kept as written.
+ */
+export function plainMessage(i: z.core.$ZodIssue): string {
+  const count = (n: number | bigint, origin: string) =>
+    origin === 'string' ? `${n} character${n === 1 ? '' : 's'}` : origin === 'array' ? `${n} item${n === 1 ? '' : 's'}` : String(n);
+  if (i.code === 'invalid_type' && i.message.startsWith('Invalid input') && KINDS[i.expected]) {
+    return `must be ${KINDS[i.expected]}`;
+  }
+  if (i.code === 'too_big' && i.message.startsWith('Too big')) {
+    return `must be at most ${count(i.maximum, i.origin)}${i.inclusive === false ? ' (exclusive)' : ''}`;
+  }
+  if (i.code === 'too_small' && i.message.startsWith('Too small')) {
+    if (i.origin === 'string' && Number(i.minimum) === 1) return 'must not be empty';
+    if (i.origin === 'array' && Number(i.minimum) === 1) return 'must list at least one';
+    return `must be ${i.inclusive === false ? 'more than' : 'at least'} ${count(i.minimum, i.origin)}`;
+  }
+  return i.message;
 }
 
 export function formatPath(p: PropertyKey[]): string {

@@ -24,6 +24,10 @@ describe('configuration', () => {
       /SMTP_URL: must start with smtp:\/\/ or smtps:\/\/[\s\S]*DIGEST_TZ: must be an IANA time zone[\s\S]*See \.env\.example/,
     );
     expect(() => loadConfig({ TOKEN_SECRET: 'short' }, '/tmp')).toThrow(/TOKEN_SECRET: must be at least 32 characters/);
+    // zod's own wording ("Too big: expected number to be <=10") is put in the reader's words.
+    expect(() => loadConfig({ SEND_RETRIES: '99', PORT: 'http' }, '/tmp')).toThrow(
+      /SEND_RETRIES: must be at most 10\n\s+PORT: must be a number\n/,
+    );
   });
 
   it('refuses the placeholder secrets of .env.example, which anyone can read', () => {

@@ -66,7 +66,7 @@ describe('loading subscribers', () => {
   it('refuses unknown fields and bad numbers', async () => {
     await put('bob.yaml', 'email: bob@example.org\ntopics: [peft]\nmax_papers: 0\ncolour: blue\n');
     const { problems } = await store.list();
-    expect(problems[0]!.message).toMatch(/max_papers/);
+    expect(problems[0]!.message).toMatch(/bob\.yaml: max_papers: must be at least 1\n/);
     expect(problems[0]!.message).toMatch(/bob\.yaml: \(top level\): unknown field "colour"; fields: email, name, topics/);
   });
 
@@ -81,6 +81,24 @@ describe('loading subscribers', () => {
     // A short or far-off name is not guessed at: "tz" is not a typo of "id", nor "note" of "name".
     const far = { topics: [{ id: 'peft', name: 'PEFT', keywords: ['LoRA'], tz: 'UTC', note: 'x' }] };
     expect(() => parseCatalog(far, 'topics.yaml')).toThrow(/unknown field "tz"; unknown field "note"; fields:/);
+  });
+
+  it('names the problem inside a weighted keyword instead of a bare "Invalid input"', () => {
+    const withKeywords = (keywords: unknown[]) => ({ topics: [{ id: 'peft', name: 'PEFT', keywords }] });
+    expect(() => parseCatalog(withKeywords(['LoRA', { term: 'adapter', weigth: 2 }]), 'topics.yaml')).toThrow(
+      /topics\.yaml: topics\[0\]\.keywords\[1\]: unknown field "weigth" \(did you mean "weight"\?\)/,
+    );
+    expect(() => parseCatalog(withKeywords([{ term: 'adapter', weight: 'high' }]), 'topics.yaml')).toThrow(
+      /topics\.yaml: topics\[0\]\.keywords\[0\]\.weight: must be a number$/m,
+    );
+    expect(() => parseCatalog(withKeywords([{ term: 'adapter', weight: 50 }]), 'topics.yaml')).toThrow(
+      /keywords\[0\]\.weight: must be at most 10/,
+    );
+    expect(() => parseCatalog(withKeywords([42]), 'topics.yaml')).toThrow(/keywords\[0\]: must be a word or phrase, or \{term/);
+    expect(parseCatalog(withKeywords(['LoRA', { term: ' adapter ', weight: 0.5 }]), 'topics.yaml').topics[0]!.keywords).toEqual([
+      'LoRA',
+      { term: 'adapter', weight: 0.5 },
+    ]);
   });
 
   it('names the field a typo was probably meant to be', async () => {

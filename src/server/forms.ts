@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import { topicSchema, type Catalog, type Topic, type TopicTerm } from '../catalog.js';
 import { subscriberSchema, SUBSCRIBER_ID, type SubscriberData } from '../subscribers.js';
 import type { FieldErrors } from './html.js';
+import { plainMessage } from '../yamlfile.js';
 
 export type FormBody = Record<string, string | File | Array<string | File>>;
 
@@ -40,7 +41,7 @@ export function issuesByField(issues: z.core.$ZodIssue[], label: (path: Property
   const out: FieldErrors = {};
   for (const i of issues) {
     const key = String(i.path[0] ?? '_form');
-    out[key] ??= `${label(i.path)}${i.message}`;
+    out[key] ??= `${label(i.path)}${plainMessage(i)}`;
   }
   return out;
 }

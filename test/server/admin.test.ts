@@ -180,7 +180,7 @@ describe('subscribers', () => {
     const html = await res.text();
     expect(html).toMatch(/id="id"[^>]*aria-invalid="true"[\s\S]*?<p class="field-error" id="id-error">/);
     expect(html).toMatch(/<p class="field-error" id="email-error">[^<]*plain address/);
-    expect(html).toMatch(/<p class="field-error" id="max_papers-error">/);
+    expect(html).toMatch(/<p class="field-error" id="max_papers-error">must be a number</);
     expect(existsSync(file('bad-id'))).toBe(false);
   });
 
