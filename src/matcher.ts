@@ -4,17 +4,27 @@
  * tokenised once; one pass over its tokens finds every term of every topic.
  *
  * Score of a (paper, topic) = Σ over the topic's distinct matched terms of
- *   weight × (TITLE if in the title + KEYWORDS if in ai_keywords + BM25(tf in abstract))
+ *   weight × (TITLE if in the title + max(KEYWORDS × one abstract mention if in ai_keywords, BM25(tf in abstract)))
  * BM25's saturation and length normalisation keep a long abstract that
  * repeats a word from beating a short one that states it once. A paper is
  * filed when its score reaches the topic's threshold and no exclusion matched.
+ *
+ * ai_keywords are a model's summary of the abstract, and list the methods a
+ * paper merely uses as readily as its subject. So a term listed there counts
+ * as a stronger mention in the abstract (KEYWORDS × what one mention is worth
+ * in this paper), in place of the abstract's own mentions, not on top of
+ * them: added on top (the first design, title 3 + keywords 2 + abstract), a
+ * listing with keywords filed many more papers than the same listing without
+ * (cross-validated on the labelled papers that have them: precision 76.8% /
+ * recall 88.6% with, 82.3% / 83.3% without; counted this way 80.4% / 86.4%),
+ * and the thresholds are fitted mostly on papers without keywords.
  */
 import type { Catalog, TopicTerm } from './catalog.js';
 import { learnedFor } from './learned.js';
 import type { Paper } from './paper.js';
 import { compileTerm, tokenize, type Token } from './text.js';
 
-export const FIELD_WEIGHTS = { title: 3, keywords: 2, abstract: 1 } as const;
+export const FIELD_WEIGHTS = { title: 3, keywords: 1.2, abstract: 1 } as const;
 const BM25_K1 = 1.2;
 const BM25_B = 0.75;
 const AVG_ABSTRACT_TOKENS = 190;
@@ -164,8 +174,9 @@ export class Matcher {
 
   /**
    * The unweighted evidence for every term of every group: TITLE if in the title
-   * + KEYWORDS if in ai_keywords + BM25 of its abstract mentions; null for a group
-   * an exclusion vetoed. `scores` weighs this; training fits weights to it.
+   * + the larger of KEYWORDS × one abstract mention if in ai_keywords and BM25 of
+   * its abstract mentions; null for a group an exclusion vetoed. `scores` weighs
+   * this; training fits weights to it.
    */
   evidence(doc: Doc): Array<Map<number, number> | null> {
     const hits: Array<Map<number, Hit>> = this.groups.map(() => new Map());
@@ -175,12 +186,14 @@ export class Matcher {
     for (const kw of doc.keywords) visit(kw, 'keywords');
     visit(doc.abstract, 'abstract');
     const lengthNorm = 1 - BM25_B + BM25_B * (doc.abstract.length / AVG_ABSTRACT_TOKENS);
+    const bm25 = (tf: number) => (tf * (BM25_K1 + 1)) / (tf + BM25_K1 * lengthNorm);
+    const keyword = FIELD_WEIGHTS.keywords * bm25(1);
     return hits.map((termHits, gi) => {
       if (vetoed.has(gi)) return null;
       const values = new Map<number, number>();
       for (const [ti, h] of termHits) {
-        const abstract = h.tf > 0 ? (h.tf * (BM25_K1 + 1)) / (h.tf + BM25_K1 * lengthNorm) : 0;
-        values.set(ti, (h.title ? FIELD_WEIGHTS.title : 0) + (h.keywords ? FIELD_WEIGHTS.keywords : 0) + FIELD_WEIGHTS.abstract * abstract);
+        const abstract = FIELD_WEIGHTS.abstract * (h.tf > 0 ? bm25(h.tf) : 0);
+        values.set(ti, (h.title ? FIELD_WEIGHTS.title : 0) + Math.max(h.keywords ? keyword : 0, abstract));
       }
       return values;
     });

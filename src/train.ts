@@ -8,7 +8,7 @@
  *   logit = a · (hand-keyword score) + Σ v_w · evidence(w) + b
  *
  * where evidence(w) is the matcher's own per-term value for a candidate
- * word w (title + ai_keywords + BM25 of abstract mentions). It is written
+ * word w (title + ai_keywords or BM25 of abstract mentions). It is written
  * to subscribers/topics.learned.json (src/learned.ts) in catalog units —
  * learned weight v_w / a, threshold (logit(cutoff) − b) / a — so the
  * matcher's rule "score ≥ threshold" is the model's "p ≥ cutoff" (up to

@@ -87,6 +87,17 @@ describe('matching terms', () => {
     expect(inKeywords).toBeGreaterThan(inAbstract);
   });
 
+  it('counts a term in ai_keywords in place of its abstract mention, not on top of it', () => {
+    const m = new Matcher([group(['reasoning'])]);
+    const text = 'We study reasoning in small models.';
+    const abstractOnly = m.scores(doc('x', text))[0]!.score;
+    const both = m.scores(doc('x', text, ['reasoning']))[0]!.score;
+    // Listed as a keyword: a stronger mention (× 1.2), where adding it on top made it worth 3 mentions.
+    expect(both).toBeCloseTo(abstractOnly * 1.2, 2);
+    // A keyword the abstract does not use still counts, as one strong mention.
+    expect(m.scores(doc('x', 'We study small models.', ['reasoning']))[0]!.score).toBeCloseTo(both, 1);
+  });
+
   it('does not let a long abstract win by repetition or length', () => {
     const m = new Matcher([group(['reasoning'])]);
     const short = m.scores(doc('x', 'We improve reasoning.'))[0]!.score;
