@@ -27,7 +27,7 @@ import { deliveryPolicy, getRenderer, loadParts, openLedgerForRun } from './cont
 import type { Sleep } from './delivery.js';
 import { describeError, isPaperboyError } from './errors.js';
 import type { DeliveryState, Ledger } from './ledger.js';
-import { RunLock } from './lock.js';
+import { RunLock, type HeldLock } from './lock.js';
 import type { Logger } from './log.js';
 import { run, type RunSummary } from './pipeline.js';
 import { planDeliveries, type Delivery, type ScheduleSettings } from './schedule.js';
@@ -172,7 +172,7 @@ export class Daemon {
           report.deferred.push(...group);
           continue;
         }
-        const stop = await this.runDate(date, group, ledger, lock.signal, report);
+        const stop = await this.runDate(date, group, ledger, lock, report);
         if (stop) {
           // The server cannot be used or the breaker tripped: the other dates wait for the next attempt.
           const rest = [...byDate].filter(([d]) => d > date).flatMap(([, g]) => g);
@@ -190,7 +190,7 @@ export class Daemon {
   }
 
   /** Runs the pipeline for one digest date; true if the run stopped in a way that should stop this tick. */
-  private async runDate(date: string, group: Delivery[], ledger: Ledger, lockLost: AbortSignal, report: TickReport): Promise<boolean> {
+  private async runDate(date: string, group: Delivery[], ledger: Ledger, lock: HeldLock, report: TickReport): Promise<boolean> {
     const { config, log } = this.opts;
     const now = this.clock.now();
     log.info('schedule.due', { date, subscribers: group.length, first: group[0]!.local });
@@ -200,7 +200,12 @@ export class Daemon {
     let failure: unknown;
     try {
       summary = await run(
-        { date, subscribers: new Set(group.map((d) => d.subscriber)), signal: AbortSignal.any([this.stopping.signal, lockLost]) },
+        {
+          date,
+          subscribers: new Set(group.map((d) => d.subscriber)),
+          signal: AbortSignal.any([this.stopping.signal, lock.signal]),
+          verifyLock: lock.verify,
+        },
         {
           ...parts,
           source: this.opts.makeSource(),

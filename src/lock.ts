@@ -33,6 +33,12 @@ export interface LockOwner {
 export interface HeldLock {
   /** Aborts if the lock is lost while held. */
   readonly signal: AbortSignal;
+  /**
+   * Looks on disk that the lock is still this holder's, and throws LOCKED (aborting `signal`) if
+   * not. `signal` only notices a loss at the next refresh; a process that was frozen (SIGSTOP, a
+   * suspended VM) long enough to be taken over must find out before its next send, not after.
+   */
+  verify(): Promise<void>;
   release(): Promise<void>;
 }
 
@@ -107,8 +113,28 @@ export class RunLock {
     };
     await writeFileAtomic(this.ownerFile, JSON.stringify(owner) + '\n');
     let released = false;
+    const lost = (reason: string) => {
+      controller.abort(reason);
+      return new PaperboyError('LOCKED', reason);
+    };
     return {
       signal: controller.signal,
+      verify: async () => {
+        if (controller.signal.aborted) throw new PaperboyError('LOCKED', String(controller.signal.reason));
+        const [now, ino] = await Promise.all([
+          this.readOwner(),
+          stat(this.dir).then(
+            (s) => s.ino,
+            () => undefined,
+          ),
+        ]);
+        if (ino === undefined) throw lost(`lost the run lock: ${this.dir} was removed`);
+        // Another holder's record, or a lock directory that is not the one this record was written for.
+        if (ino !== owner.ino || now?.pid !== owner.pid || now.host !== owner.host || now.since !== owner.since) {
+          const who = now && (now.pid !== owner.pid || now.host !== owner.host) ? ` by pid ${now.pid} on ${now.host} (${now.command})` : '';
+          throw lost(`lost the run lock: taken over${who} while this process was not running`);
+        }
+      },
       release: async () => {
         if (released) return;
         released = true;

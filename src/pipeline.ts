@@ -16,7 +16,7 @@ import type { Catalog } from './catalog.js';
 import type { Clock } from './clock.js';
 import { composeDigest, type ComposeDeps } from './digest.js';
 import { backoffDelay, CircuitBreaker, DEFAULT_POLICY, realSleep, type DeliveryPolicy, type Sleep } from './delivery.js';
-import { describeError, PaperboyError } from './errors.js';
+import { describeError, isPaperboyError, PaperboyError } from './errors.js';
 import { FINAL_STATES, type Ledger } from './ledger.js';
 import { listingDateGap } from './listing.js';
 import type { Logger } from './log.js';
@@ -54,6 +54,11 @@ export interface RunOptions {
   subscribers?: ReadonlySet<string>;
   /** Aborting stops the run after the message in flight (SIGTERM, lost lock); the reason is reported. */
   signal?: AbortSignal;
+  /**
+   * Checked right before each message is recorded as `sending`: throws LOCKED when the run lock is
+   * no longer this run's (HeldLock.verify), so a run frozen past its lock never sends again.
+   */
+  verifyLock?: () => Promise<void>;
 }
 
 export interface Outcome {
@@ -192,6 +197,12 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
         log.error('run.aborted', { reason: summary.aborted, subscriber: sub.id });
         break;
       }
+      if (isPaperboyError(e) && e.code === 'LOCKED') {
+        // Another run holds the lock now and is handling these subscribers: sending on would send twice.
+        summary.aborted = `interrupted (${e.message}); ${subscribers.length - done} subscriber(s) left to the run that holds the lock`;
+        log.error('run.interrupted', { reason: summary.aborted, subscriber: sub.id });
+        break;
+      }
       outcome = { subscriber: sub.id, state: 'failed', reason: describeError(e) };
     }
     summary.outcomes.push(outcome);
@@ -278,6 +289,7 @@ async function handleSubscriber(sub: Subscriber, filed: ReturnType<typeof fileLi
       deps.message,
     );
     const messageId = message.meta.messageId;
+    await opts.verifyLock?.();
     ledger.record({
       date: opts.date,
       subscriber: sub.id,

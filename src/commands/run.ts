@@ -66,7 +66,7 @@ export function registerRun(program: Command): void {
       let summary: RunSummary;
       try {
         summary = await run(
-          { date, dryRun: flags.dryRun, only: flags.subscriber, signal: stop.signal },
+          { date, dryRun: flags.dryRun, only: flags.subscriber, signal: stop.signal, verifyLock: lock?.verify },
           {
             ...parts,
             source: makeSource(config, flags.listing, log),

@@ -83,6 +83,18 @@ describe('RunLock', () => {
     expect((await new RunLock(d).readOwner())?.command).toBe('successor');
   });
 
+  it('tells a holder whose lock was taken over, before it can send again', async () => {
+    const d = await scratch();
+    const lock = await new RunLock(d).acquire({ command: 'sleeper' });
+    held.push(lock);
+    await expect(lock.verify()).resolves.toBeUndefined();
+    // What a successor does to a stale lock: remove it and make its own, with its own record.
+    await rm(new RunLock(d).dir, { recursive: true });
+    await plantLock(d, process.ppid, 0);
+    await expect(lock.verify()).rejects.toMatchObject({ code: 'LOCKED', message: expect.stringMatching(/taken over by pid \d+/) });
+    expect(lock.signal.aborted).toBe(true);
+  });
+
   it('waits for the holder when asked to', async () => {
     const d = await scratch();
     const first = await new RunLock(d).acquire({ command: 'first' });
@@ -133,4 +145,42 @@ describe('paperboy run while another run holds the lock', () => {
     expect(third.code).toBe(0);
     expect(recipients(smtp.received)).toHaveLength(6);
   });
+
+  it('a run frozen past its lock (SIGSTOP, a suspended VM) sends nothing more once it wakes', async () => {
+    world = await makeWorld(6);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let arrived!: () => void;
+    const firstArrived = new Promise<void>((r) => (arrived = r));
+    let first = true;
+    smtp = await startSmtp({
+      onData: async () => {
+        if (!first) return undefined;
+        first = false;
+        arrived();
+        await gate;
+        return undefined;
+      },
+    });
+    const env = world.env({ SMTP_URL: smtp.url, LOCK_STALE_SECONDS: '5' });
+    const sleeper = spawn(process.execPath, [BIN, 'run', '--listing', LISTING, '--date', DATE], { cwd: world.dir, env, stdio: 'ignore' });
+    const sleeperExit = new Promise<number | null>((r) => sleeper.on('exit', (code) => r(code)));
+    const killer = setTimeout(() => sleeper.kill('SIGKILL'), 40_000);
+    try {
+      await firstArrived;
+      sleeper.kill('SIGSTOP');
+      release(); // the first message is accepted while its sender sleeps
+      await new Promise((r) => setTimeout(r, 6500)); // its heartbeat goes stale
+      const successor = await runCli(['run', '--listing', LISTING, '--date', DATE], { cwd: world.dir, env });
+      expect(successor.code).toBe(0);
+      sleeper.kill('SIGCONT');
+      expect(await sleeperExit).toBe(3);
+    } finally {
+      clearTimeout(killer);
+      sleeper.kill('SIGCONT');
+    }
+    // The successor left the first (in flight, maybe delivered) alone and sent the rest; the sleeper sent nothing more.
+    expect(recipients(smtp.received)).toHaveLength(6);
+    expect(new Set(recipients(smtp.received)).size).toBe(6);
+  }, 60_000);
 });
