@@ -107,6 +107,19 @@ export function createApp(opts: ServerOptions): WebApp {
 
   app.use('*', bodyLimit({ maxSize: 256 * 1024, onError: (c) => c.text('Request body too large.', 413) }));
 
+  // Every form is read here once (hono keeps the parsed body for the handlers): a body that is not
+  // the form it claims to be (multipart without a boundary, say) is the client's fault, so 400, not a 500
+  // from deep in a handler. One-click unsubscribe never reads its body, so whatever it sends works.
+  app.use('*', async (c, next) => {
+    if (SAFE_METHODS.has(c.req.method) || isUnder(c.req.path, '/unsubscribe')) return next();
+    try {
+      await c.req.parseBody({ all: true });
+    } catch {
+      return c.text('Malformed form data.', 400);
+    }
+    return next();
+  });
+
   // Admin session and CSRF for /admin and /preview.
   app.use('*', async (c, next) => {
     const p = c.req.path;

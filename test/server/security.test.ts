@@ -123,6 +123,28 @@ describe('headers and the Host check on every route', () => {
     expect((await rawRequest(t.server.port, { path: '/', headers: { host: 'paperboy.test' } })).status).toBe(200);
   });
 
+  it('answers a form that does not parse with 400, before login too, and one-click unsubscribe still works', async () => {
+    const garbage = { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=xx' }, body: 'garbage' };
+    const noBoundary = { method: 'POST', headers: { 'content-type': 'multipart/form-data' }, body: 'a=b' };
+    const admin = await login(t);
+    const manage = t.local(t.links.manageUrl('ada', 'ada@example.org'));
+    for (const [url, init] of [
+      [`${t.base}/admin/login`, garbage],
+      [`${t.base}/admin/login`, noBoundary],
+      [manage, garbage],
+      [`${t.base}/admin/subscribers/ada/status`, { ...noBoundary, headers: { ...noBoundary.headers, cookie: admin.cookie } }],
+    ] as const) {
+      const res = await fetch(url, init);
+      expect(res.status, url).toBe(400);
+      expect(await res.text()).toBe('Malformed form data.');
+    }
+    expect(await readFile(path.join(t.subscribers, 'ada.yaml'), 'utf8')).toMatch(/^status: active$/m);
+    // A mail provider's one-click POST is never refused for its body.
+    const res = await fetch(t.local(t.links.unsubscribeUrl('ada', 'ada@example.org')), garbage);
+    expect(res.status).toBe(200);
+    expect(await readFile(path.join(t.subscribers, 'ada.yaml'), 'utf8')).toMatch(/^status: unsubscribed$/m);
+  });
+
   it('only POST changes things: other methods on the unsubscribe link change nothing', async () => {
     const file = path.join(t.subscribers, 'alan.yaml');
     const before = await readFile(file, 'utf8');
