@@ -66,8 +66,10 @@ export function smtpTransport(opts: SmtpOptions): Transport {
     connectionTimeout: opts.connectionTimeoutMs ?? 15_000,
     greetingTimeout: opts.greetingTimeoutMs ?? 15_000,
     socketTimeout: opts.socketTimeoutMs ?? 60_000,
-    ...(opts.rateLimit ? { rateDelta: 1000, rateLimit: opts.rateLimit } : {}),
   } as SMTPPool.Options & { maxRequeues: number };
+  // Paced here rather than by the pool's rateLimit, which counts per fixed window and per
+  // connection: with two connections it let through about twice the rate asked for.
+  const pace = opts.rateLimit ? pacer(1000 / opts.rateLimit) : async () => {};
   const t = nodemailer.createTransport(pool);
   // nodemailer reports a connection lost before and after the data phase the same way
   // ("Connection closed unexpectedly"). The connection pipes the message stream only once the
@@ -92,6 +94,7 @@ export function smtpTransport(opts: SmtpOptions): Transport {
       const { meta: _meta, ...mail } = message;
       const id = String(mail.messageId ?? '');
       dataStarted.set(id, false);
+      await pace();
       try {
         const info = await t.sendMail(mail);
         return { detail: String(info.response ?? 'accepted') };
@@ -104,6 +107,17 @@ export function smtpTransport(opts: SmtpOptions): Transport {
     async close() {
       t.close();
     },
+  };
+}
+
+/** Spaces the calls at least `intervalMs` apart (each waits for its turn), so no second sees more than the rate. */
+export function pacer(intervalMs: number, now: () => number = Date.now): () => Promise<void> {
+  let next = 0;
+  return async () => {
+    const at = Math.max(now(), next);
+    next = at + intervalMs;
+    const wait = at - now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   };
 }
 

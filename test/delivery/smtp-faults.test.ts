@@ -44,6 +44,19 @@ describe('SMTP faults', () => {
     expect(sleep.waits).toEqual([100]); // base × 2^0 with jitter pinned at its maximum
   });
 
+  it('SMTP_RATE_LIMIT holds: 9 messages at 4 per second are spread over at least two seconds', async () => {
+    world = await makeWorld(9);
+    smtp = await startSmtp();
+    transport = smtpTransport({ url: smtp.url, rateLimit: 4 });
+    const { deps } = await pipelineDeps(world, transport);
+    const started = Date.now();
+    const summary = await run({ date: DATE }, deps);
+    // A lower bound only: a slow machine spreads them more, never less (the pool's own limit let ~2x through).
+    expect(Date.now() - started).toBeGreaterThanOrEqual(8 * 250 - 20);
+    expect(summary.sent).toBe(9);
+    expect(new Set(recipients(smtp.received)).size).toBe(9);
+  });
+
   it('550 for one recipient: that one failed-permanent without retry, the others delivered', async () => {
     world = await makeWorld(3);
     smtp = await startSmtp({ onRcpt: (a) => (a === emailOf(2) ? smtpError(550, 'No such user') : undefined) });
