@@ -68,6 +68,15 @@ export function parseListing(payload: unknown, origin: string): ParsedListing {
     }
     byId.set(result.id, result);
   });
+  // Items, but not one usable paper: the payload's shape has changed (or it is not a listing at all).
+  // Reported as an empty day, it would pass for a weekend and nobody would look.
+  if (items.length > 0 && byId.size === 0) {
+    throw new PaperboyError(
+      'LISTING',
+      `${origin}: none of its ${items.length} item(s) is a usable paper, so this does not look like a daily papers listing ` +
+        `(has the format changed?); first problem: ${warnings[0]!.slice(origin.length + 2)}`,
+    );
+  }
   const listedOn = newestDay(items.map(listedDay));
   return { papers: [...byId.values()], warnings, ...(listedOn ? { listedOn } : {}) };
 }

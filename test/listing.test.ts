@@ -88,6 +88,14 @@ describe('parseListing on bad input', () => {
     expect(() => parseListing(null, 'api')).toThrow(/got null/);
   });
 
+  it('fails on items none of which is a paper (a changed format), rather than pass it off as a weekend', () => {
+    expect(() => parseListing([1, 2, 3], 'api')).toThrow(/api: none of its 3 item\(s\) is a usable paper.*first problem: item 0 dropped/);
+    // The shape renamed: every item lacks the "paper" object the parser reads.
+    expect(() => parseListing([{ article: { id: '2410.17243', title: 'x' } }], 'api')).toThrow(/none of its 1 item/);
+    // One good paper among bad items is a listing with warnings.
+    expect(parseListing([1, { paper: { id: '2410.17243', title: 'A paper' } }], 'api').papers).toHaveLength(1);
+  });
+
   it('treats an empty array as an empty day, not an error', () => {
     expect(parseListing([], 'weekend')).toEqual({ papers: [], warnings: [] });
   });
