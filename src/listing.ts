@@ -132,20 +132,20 @@ function parseItem(raw: unknown): Paper | string {
   const p = item.paper;
   const id = normaliseArxivId(p.id);
   if (!id) return `paper.id ${JSON.stringify(p.id)?.slice(0, 40) ?? 'missing'} is not an arXiv id (expected e.g. "2410.17243")`;
-  const title = cleanText(p.title ?? item.title).slice(0, 1000);
+  const title = cleanText(p.title ?? item.title, 1000);
   if (!title) return `${id}: paper.title is missing or empty`;
-  const abstract = cleanText(p.summary ?? item.summary).slice(0, MAX_TEXT);
+  const abstract = cleanText(p.summary ?? item.summary, MAX_TEXT);
   const upvotes = nonNegativeInt(p.upvotes) ?? 0;
   const authors = (p.authors ?? [])
     .map((a) => authorSchema.safeParse(a))
     .filter((r) => r.success && r.data.hidden !== true)
-    .map((r) => cleanText(r.data?.name).slice(0, 200))
+    .map((r) => cleanText(r.data?.name, 200))
     .filter((n) => n.length > 0);
-  const keywords = Array.isArray(p.ai_keywords) ? [...new Set(p.ai_keywords.map((k) => cleanText(k).slice(0, 200)).filter(Boolean))] : [];
+  const keywords = Array.isArray(p.ai_keywords) ? [...new Set(p.ai_keywords.map((k) => cleanText(k, 200)).filter(Boolean))] : [];
   const org = p.organization ?? item.organization;
   const orgName =
     org && typeof org === 'object' ? cleanText((org as Record<string, unknown>).fullname ?? (org as Record<string, unknown>).name) : '';
-  const aiSummary = cleanText(p.ai_summary).slice(0, MAX_TEXT);
+  const aiSummary = cleanText(p.ai_summary, MAX_TEXT);
   return {
     id,
     title,

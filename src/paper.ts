@@ -62,14 +62,26 @@ export function safeHttpsUrl(raw: unknown): string | undefined {
   }
 }
 
-/** Collapse hard wraps and runs of spaces; drop control characters. */
-export function cleanText(raw: unknown): string {
+/** Collapse hard wraps and runs of spaces; drop control characters and direction overrides; at most `max` UTF-16 units. */
+export function cleanText(raw: unknown, max = Infinity): string {
   if (typeof raw !== 'string') return '';
-  // eslint-disable-next-line no-control-regex
-  return raw
+  const text = raw
+    // eslint-disable-next-line no-control-regex
     .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g, '')
+    // Direction overrides and isolates: a title could otherwise flip how the link after it reads.
+    .replace(/[\u202A-\u202E\u2066-\u2069]/g, '')
     .replace(/\s+/g, ' ')
-    .trim();
+    .trim()
+    // A lone surrogate (half an emoji, cut off upstream) is not valid text: show it as the replacement mark.
+    .replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+  return clip(text, max);
+}
+
+/** The first `max` UTF-16 units of `s`, never ending in half an emoji (a lone surrogate renders as �). */
+export function clip(s: string, max: number): string {
+  if (s.length <= max) return s;
+  const end = /[\uD800-\uDBFF]/.test(s[max - 1] ?? '') ? max - 1 : max;
+  return s.slice(0, end);
 }
 
 /** "Ada Lovelace, Alan Turing, Grace Hopper et al." — short enough for an email line. */

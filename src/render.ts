@@ -10,7 +10,7 @@ import path from 'node:path';
 import Handlebars from 'handlebars';
 import mjml2html from 'mjml';
 import { PaperboyError } from './errors.js';
-import { shortAuthors, type Paper } from './paper.js';
+import { clip, shortAuthors, type Paper } from './paper.js';
 import { limitFull, type DigestEntry, type Selection } from './selection.js';
 
 export interface RenderContext {
@@ -147,9 +147,9 @@ const EXCERPT_CHARS = 320;
 export function excerpt(p: Paper, max = EXCERPT_CHARS): string {
   const src = p.aiSummary || p.abstract;
   if (src.length <= max) return src;
-  const cut = src.slice(0, max);
+  const cut = clip(src, max);
   const at = cut.lastIndexOf(' ');
-  return `${cut.slice(0, at > max * 0.6 ? at : max).replace(/[\s,;:.]+$/, '')}…`;
+  return `${cut.slice(0, at > max * 0.6 ? at : cut.length).replace(/[\s,;:.]+$/, '')}…`;
 }
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
@@ -191,7 +191,14 @@ export function buildView(selection: Selection, ctx: RenderContext): EmailView {
   const names = selection.sections.map((s) => s.name);
   const countLabel = plural(selection.total, 'new paper');
   return {
-    preheader: top ? truncate(`${top.paper.title} — and ${plural(selection.total - 1, 'more paper')} on ${listLabel(names, 3)}`, 150) : '',
+    preheader: top
+      ? truncate(
+          selection.total > 1
+            ? `${top.paper.title} — and ${plural(selection.total - 1, 'more paper')} on ${listLabel(names, 3)}`
+            : `${top.paper.title} — on ${listLabel(names, 3)}`,
+          150,
+        )
+      : '',
     date: ctx.date,
     dateLabel,
     dateShort,
@@ -205,7 +212,7 @@ export function buildView(selection: Selection, ctx: RenderContext): EmailView {
   };
 }
 
-const truncate = (s: string, n: number) => (s.length <= n ? s : `${s.slice(0, n - 1)}…`);
+const truncate = (s: string, n: number) => (s.length <= n ? s : `${clip(s, n - 1)}…`);
 
 /**
  * Render within the size budget: start with the subscriber's max_papers in

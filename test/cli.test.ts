@@ -171,6 +171,9 @@ describe('paperboy run against a real SMTP server', () => {
     expect(r.code).toBe(0);
     expect(smtp.received).toHaveLength(0);
     expect(r.stdout).toMatch(/The listing is empty for this date/);
+    // A byte-order mark (as Windows editors save JSON) is not an error.
+    await writeFile(empty, '\uFEFF[]');
+    expect((await run(['run', '--listing', empty, '--date', '2024-10-26'])).code).toBe(0);
   });
 
   it('fails before sending anything when the payload is not a listing', async () => {

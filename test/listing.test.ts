@@ -96,6 +96,14 @@ describe('parseListing on bad input', () => {
     expect(parseListing([1, { paper: { id: '2410.17243', title: 'A paper' } }], 'api').papers).toHaveLength(1);
   });
 
+  it('never cuts an emoji in half, and drops direction overrides that could flip the link after a title', () => {
+    const title = `${'x'.repeat(999)}🚀 and more`; // the rocket straddles the 1000-unit cap
+    const abstract = `A \u202eevil\u202c title \u2066isolated\u2069 and a lone half \ud83d here`;
+    const [p] = parseListing([{ paper: { id: '2410.17243', title, summary: abstract } }], 'x').papers;
+    expect(p!.title).toBe('x'.repeat(999));
+    expect(p!.abstract).toBe('A evil title isolated and a lone half \ufffd here');
+  });
+
   it('treats an empty array as an empty day, not an error', () => {
     expect(parseListing([], 'weekend')).toEqual({ papers: [], warnings: [] });
   });

@@ -51,6 +51,9 @@ describe('rendering a digest', () => {
     expect(email!.subject).toBe('Fri, 25 Oct 2024: 2 new papers on PEFT and Reasoning');
     expect(email!.preheader).toMatch(/^LoRA adapters for everyone — and 1 more paper on PEFT and Reasoning/);
     expect(email!.html).toContain(email!.preheader);
+    // One paper: no "and 0 more papers".
+    const single = compose([paper({ title: 'LoRA adapters for everyone', abstract: 'We study LoRA.' })]).email!;
+    expect(single.preheader).toBe('LoRA adapters for everyone — on PEFT');
     for (const s of ['https://huggingface.co/papers/2410.17243', 'https://arxiv.org/abs/2410.17243', 'https://arxiv.org/pdf/2410.17243']) {
       expect(email!.html).toContain(`href="${s}"`);
       expect(email!.text).toContain(s);
@@ -94,6 +97,9 @@ describe('rendering a digest', () => {
     expect(excerpt(long).length).toBeLessThanOrEqual(321);
     expect(excerpt(long).endsWith('…')).toBe(true);
     expect(excerpt({ ...long, aiSummary: 'Short summary.' })).toBe('Short summary.');
+    // A cut that lands inside an emoji (no space to break at) keeps the emoji whole or leaves it out.
+    const emoji = excerpt({ ...long, aiSummary: '🚀'.repeat(200) });
+    expect(emoji).toBe(`${'🚀'.repeat(160)}…`);
   });
 });
 

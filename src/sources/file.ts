@@ -22,7 +22,8 @@ export function fileSource(file: string): Source {
       }
       let json: unknown;
       try {
-        json = JSON.parse(text);
+        // A byte-order mark (Windows editors add one) is not part of the JSON.
+        json = JSON.parse(text.replace(/^\uFEFF/, ''));
       } catch (e) {
         throw new PaperboyError('LISTING', `${file}: not valid JSON (${(e as Error).message})`);
       }
