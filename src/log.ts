@@ -25,7 +25,9 @@ export interface LoggerOptions {
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const format = opts.format ?? 'text';
   const min = ORDER[opts.level ?? 'info'];
-  const write = opts.write ?? ((line: string) => process.stderr.write(line + '\n'));
+  // On a terminal a line first clears the one it lands on: `run` keeps a progress line there ("handled 2/3").
+  const clear = format === 'text' && process.stderr.isTTY ? '\r\x1b[K' : '';
+  const write = opts.write ?? ((line: string) => process.stderr.write(clear + line + '\n'));
   const now = opts.now ?? (() => new Date());
   const emit = (level: LogLevel, event: string, fields: LogFields = {}) => {
     if (ORDER[level] < min) return;

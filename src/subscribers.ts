@@ -118,6 +118,12 @@ export class SubscriberStore {
     const files = names.filter((n) => n.endsWith('.yaml') && n !== 'topics.yaml' && !n.startsWith('.')).sort();
     const subscribers: Subscriber[] = [];
     const problems: Problem[] = [];
+    // A subscriber saved as bob.yml would otherwise be silently left out of every digest.
+    for (const name of names.filter((n) => /\.ya?ml$/i.test(n) && !n.endsWith('.yaml') && !n.startsWith('.')).sort()) {
+      const file = path.join(this.dir, name);
+      const fixed = name.replace(/\.ya?ml$/i, '.yaml');
+      problems.push({ file, message: `${file}: not read: subscriber files end in .yaml (rename it to ${fixed})` });
+    }
     const byEmail = new Map<string, Subscriber>();
     for (const name of files) {
       const id = name.slice(0, -'.yaml'.length);

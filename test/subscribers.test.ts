@@ -63,6 +63,17 @@ describe('loading subscribers', () => {
     expect(problems[0]!.message).toMatch(/zed\.yaml: email: ADA@example\.org is already used by .*ada\.yaml/);
   });
 
+  it('reports a file saved as .yml instead of leaving that subscriber out in silence', async () => {
+    await put('bob.yml', 'email: bob@example.org\ntopics: [peft]\n');
+    await put('eve.YAML', 'email: eve@example.org\ntopics: [peft]\n');
+    const { subscribers, problems } = await store.list();
+    expect(subscribers.map((s) => s.id)).not.toContain('bob');
+    expect(problems.map((p) => p.message)).toEqual([
+      expect.stringMatching(/bob\.yml: not read: subscriber files end in \.yaml \(rename it to bob\.yaml\)/),
+      expect.stringMatching(/eve\.YAML: not read: .*rename it to eve\.yaml/),
+    ]);
+  });
+
   it('refuses unknown fields and bad numbers', async () => {
     await put('bob.yaml', 'email: bob@example.org\ntopics: [peft]\nmax_papers: 0\ncolour: blue\n');
     const { problems } = await store.list();
