@@ -4,7 +4,9 @@
  */
 import type { Catalog } from './catalog.js';
 import { renderWithinBudget, type RenderedEmail, type Renderer } from './render.js';
-import { select, type FiledPaper, type Profile, type Selection } from './selection.js';
+import { select, SPECIAL_SECTIONS, type FiledPaper, type Profile, type Selection } from './selection.js';
+
+const SPECIAL: ReadonlySet<string> = new Set(Object.values(SPECIAL_SECTIONS));
 import type { LinkBuilder } from './tokens.js';
 
 export interface DigestRecipient extends Profile {
@@ -76,6 +78,9 @@ export function digestJson(recipientId: string, date: string, d: ComposedDigest)
     emptyReason: d.selection.emptyReason ?? null,
     sections: d.selection.sections.map((s) => ({
       topic: s.topic,
+      // Sections that are not a catalog topic (favourite authors, own keywords, top of the day) carry a
+      // reserved id no topic may take; `kind` says so without a lookup in the catalog.
+      kind: SPECIAL.has(s.topic) ? s.topic : 'topic',
       name: s.name,
       papers: s.entries.map((e) => ({
         id: e.paper.id,

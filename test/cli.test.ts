@@ -238,8 +238,11 @@ describe('paperboy preview', () => {
     expect(j.date).toBe('2024-10-25');
     expect(j.subject).toMatch(/2024/);
     expect(j.sections.length).toBeGreaterThan(0);
+    const ids = new Set((JSON.parse((await run(['topics', '--json'])).stdout) as Array<{ id: string }>).map((t) => t.id));
     for (const s of j.sections) {
       expect(typeof s.topic).toBe('string');
+      // A catalog topic, or a built-in section whose kind names it.
+      expect(s.kind === 'topic' ? ids.has(s.topic) : s.kind === s.topic && !ids.has(s.topic)).toBe(true);
       expect(typeof s.name).toBe('string');
       for (const p of s.papers) {
         expect(p.id).toMatch(/^\d{4}\.\d{4,5}$/);
@@ -249,6 +252,8 @@ describe('paperboy preview', () => {
         expect(Array.isArray(p.matched)).toBe(true);
       }
     }
+    // ada's own keywords make a section of their own.
+    expect(j.sections.map((s: { kind: string }) => s.kind)).toContain('keywords');
     expect(smtp.received).toHaveLength(0);
     expect(existsSync(path.join(dir.dir, 'data/ledger.jsonl'))).toBe(false);
   });
