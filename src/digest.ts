@@ -48,6 +48,7 @@ export function composeDigest(
     ...recipient.topics.map((t) => names.get(t) ?? t),
     ...(recipient.keywords.length ? ['your keywords'] : []),
     ...(recipient.authors.length ? ['your authors'] : []),
+    ...(recipient.top_of_day > 0 ? [`the top ${recipient.top_of_day} of the day`] : []),
   ];
   const email = renderWithinBudget(
     deps.renderer,

@@ -254,6 +254,9 @@ describe('paperboy preview', () => {
     }
     // ada's own keywords make a section of their own.
     expect(j.sections.map((s: { kind: string }) => s.kind)).toContain('keywords');
+    // The footer names every reason a paper is there, the top of the day included.
+    const grace = await run(['preview', '--subscriber', 'grace', '--listing', SAMPLE, '--date', '2024-10-25', '--format', 'text']);
+    expect(grace.stdout).toMatch(/You get this because you follow Agents & tool use, .* and the top 3 of the day on Paperboy/);
     expect(smtp.received).toHaveLength(0);
     expect(existsSync(path.join(dir.dir, 'data/ledger.jsonl'))).toBe(false);
   });
