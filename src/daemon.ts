@@ -69,6 +69,8 @@ export class Daemon {
   private readonly clock: Clock;
   private readonly lock: RunLock;
   private readonly stateFile: string;
+  /** The "no state file" warning is given once per process, not every minute until the first save. */
+  private firstStartNoted = false;
   private readonly settled = new Set<string>();
   private readonly notBefore = new Map<string, number>();
   private readonly stopping = new AbortController();
@@ -134,9 +136,18 @@ export class Daemon {
     const parts = await loadParts(config);
     const { subscribers } = await parts.store.list();
     const recipients = subscribers.filter((s) => s.status === 'active').map((s) => ({ id: s.id, timezone: s.timezone, hour: s.hour }));
+    const since = await this.accountedUntil();
+    if (!since && !this.firstStartNoted) {
+      this.firstStartNoted = true;
+      // Deliberate (a first start does not claim a past it never saw), but an operator who lost the state file should know.
+      log.warn('schedule.first_start', {
+        state: this.stateFile,
+        note: `no record of earlier ticks: digests that fell due before ${new Date(now.getTime() - config.MAX_LATENESS_MINUTES * 60_000).toISOString()} are neither sent nor recorded as missed`,
+      });
+    }
     const plan = planDeliveries({
       now,
-      since: await this.accountedUntil(),
+      since,
       recipients,
       settings: this.settings,
       isSettled: (date, subscriber) => this.settled.has(key(date, subscriber)),

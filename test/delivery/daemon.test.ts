@@ -63,11 +63,19 @@ describe('Daemon ticks (fake clock)', () => {
     smtp = await startSmtp();
     const { source } = fakeSource({ now: 'published' });
     const clock = { t: at('2026-03-02T05:59:00Z') }; // Monday 06:59 in Berlin
-    let { daemon } = makeDaemon(world, smtp, clock, source);
+    let { daemon, log } = makeDaemon(world, smtp, clock, source);
 
     let r = await daemon.tick();
     expect(r.due).toEqual([]);
     expect(r.nextDueAt).toEqual(at('2026-03-02T06:00:00Z'));
+    // A first start (no state file) says how far back it looks, once.
+    await daemon.tick();
+    expect(log.events.filter((e) => e.event === 'schedule.first_start')).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        note: expect.stringMatching(/due before 2026-03-01T23:59:00\.000Z are neither sent nor recorded as missed/),
+      }),
+    ]);
 
     clock.t = at('2026-03-02T06:00:30Z');
     r = await daemon.tick();
