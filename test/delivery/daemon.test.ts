@@ -14,7 +14,7 @@ import { RunLock } from '../../src/lock.js';
 import { memoryLogger } from '../../src/log.js';
 import type { Source } from '../../src/source.js';
 import { BIN, cleanEnv, runCli } from '../helpers/cli.js';
-import { startSmtp, type TestSmtp } from '../helpers/smtp.js';
+import { holdAtServer, startSmtp, type TestSmtp } from '../helpers/smtp.js';
 import { emailOf, fakeSleep, LISTING, makeWorld, recipients, type World } from './world.js';
 
 let world: World | undefined;
@@ -192,18 +192,9 @@ function cronForAMinuteAgo(): string {
 describe('paperboy schedule (the real process)', () => {
   it('catches up on start, and on SIGTERM finishes the message in flight, leaves the rest planned, exits 0', async () => {
     world = await makeWorld(8);
-    let first!: () => void;
-    const firstArrived = new Promise<void>((r) => (first = r));
     // The first message is held at the server until the daemon has seen SIGTERM: no timing involved.
-    let openGate!: () => void;
-    const gate = new Promise<void>((r) => (openGate = r));
-    smtp = await startSmtp({
-      onData: async () => {
-        first();
-        await gate;
-        return undefined;
-      },
-    });
+    const hold = holdAtServer();
+    smtp = await startSmtp({ onData: hold.onData });
     const env = { SMTP_URL: smtp.url, DIGEST_TZ: 'UTC', DIGEST_CRON: cronForAMinuteAgo(), LOG_FORMAT: 'json' };
     const daemon = spawn(process.execPath, [BIN, 'schedule', '--listing', LISTING], {
       cwd: world.dir,
@@ -214,10 +205,10 @@ describe('paperboy schedule (the real process)', () => {
     daemon.stderr!.on('data', (d) => (stderr += d));
     const exited = new Promise<number | null>((r) => daemon.on('exit', (code) => r(code)));
     const killer = setTimeout(() => daemon.kill('SIGKILL'), 25_000);
-    await firstArrived;
+    await hold.arrived;
     daemon.kill('SIGTERM');
     for (let i = 0; i < 200 && !stderr.includes('shutdown.requested'); i++) await new Promise((r) => setTimeout(r, 50));
-    openGate();
+    hold.release();
     expect(await exited).toBe(0);
     clearTimeout(killer);
 

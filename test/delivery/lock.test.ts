@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RunLock, type HeldLock } from '../../src/lock.js';
 import { BIN, cleanEnv, runCli } from '../helpers/cli.js';
-import { startSmtp, type TestSmtp } from '../helpers/smtp.js';
+import { holdAtServer, startSmtp, type TestSmtp } from '../helpers/smtp.js';
 import { DATE, LISTING, makeWorld, recipients, type World } from './world.js';
 
 let dir: string | undefined;
@@ -108,18 +108,9 @@ describe('RunLock', () => {
 describe('paperboy run while another run holds the lock', () => {
   it('exits 4 with a clear message; the holder finishes and delivers everyone once', async () => {
     world = await makeWorld(6);
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let arrived!: () => void;
-    const firstArrived = new Promise<void>((r) => (arrived = r));
     // Hold the first run inside its first message until the second run has been turned away.
-    smtp = await startSmtp({
-      onData: async () => {
-        arrived();
-        await gate;
-        return undefined;
-      },
-    });
+    const hold = holdAtServer();
+    smtp = await startSmtp({ onData: hold.onData });
     const holder = spawn(process.execPath, [BIN, 'run', '--listing', LISTING, '--date', DATE], {
       cwd: world.dir,
       env: cleanEnv({ SMTP_URL: smtp.url }),
@@ -127,9 +118,9 @@ describe('paperboy run while another run holds the lock', () => {
     });
     const holderExit = new Promise<number | null>((r) => holder.on('exit', (code) => r(code)));
     const killer = setTimeout(() => holder.kill('SIGKILL'), 25_000);
-    await firstArrived;
+    await hold.arrived;
     const second = await runCli(['run', '--listing', LISTING, '--date', DATE], { cwd: world.dir, env: world.env({ SMTP_URL: smtp.url }) });
-    release();
+    hold.release();
     expect(second.code).toBe(4);
     expect(second.stderr).toMatch(new RegExp(`another run holds the lock: pid ${holder.pid} .*paperboy run --date ${DATE}`));
     expect(await holderExit).toBe(0);
@@ -148,28 +139,16 @@ describe('paperboy run while another run holds the lock', () => {
 
   it('a run frozen past its lock (SIGSTOP, a suspended VM) sends nothing more once it wakes', async () => {
     world = await makeWorld(6);
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let arrived!: () => void;
-    const firstArrived = new Promise<void>((r) => (arrived = r));
-    let first = true;
-    smtp = await startSmtp({
-      onData: async () => {
-        if (!first) return undefined;
-        first = false;
-        arrived();
-        await gate;
-        return undefined;
-      },
-    });
+    const hold = holdAtServer({ onlyFirst: true });
+    smtp = await startSmtp({ onData: hold.onData });
     const env = world.env({ SMTP_URL: smtp.url, LOCK_STALE_SECONDS: '5' });
     const sleeper = spawn(process.execPath, [BIN, 'run', '--listing', LISTING, '--date', DATE], { cwd: world.dir, env, stdio: 'ignore' });
     const sleeperExit = new Promise<number | null>((r) => sleeper.on('exit', (code) => r(code)));
     const killer = setTimeout(() => sleeper.kill('SIGKILL'), 40_000);
     try {
-      await firstArrived;
+      await hold.arrived;
       sleeper.kill('SIGSTOP');
-      release(); // the first message is accepted while its sender sleeps
+      hold.release(); // the first message is accepted while its sender sleeps
       await new Promise((r) => setTimeout(r, 6500)); // its heartbeat goes stale
       const successor = await runCli(['run', '--listing', LISTING, '--date', DATE], { cwd: world.dir, env });
       expect(successor.code).toBe(0);

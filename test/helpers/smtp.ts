@@ -36,6 +36,25 @@ export interface SmtpHooks {
   options?: Partial<SMTPServerOptions>;
 }
 
+/**
+ * An `onData` hook that holds a message at the server until `release()` (no timing involved):
+ * `arrived` resolves once the first is in. With `onlyFirst`, later messages go through at once.
+ */
+export function holdAtServer(opts: { onlyFirst?: boolean } = {}) {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let arrive!: () => void;
+  const arrived = new Promise<void>((r) => (arrive = r));
+  let seen = 0;
+  const onData = async (): Promise<undefined> => {
+    if (opts.onlyFirst && seen++ > 0) return undefined;
+    arrive();
+    await gate;
+    return undefined;
+  };
+  return { arrived, release, onData };
+}
+
 export function smtpError(code: number, message: string): Error {
   return Object.assign(new Error(message), { responseCode: code });
 }
