@@ -5,9 +5,9 @@
 import type { Catalog } from './catalog.js';
 import { renderWithinBudget, type RenderedEmail, type Renderer } from './render.js';
 import { select, SPECIAL_SECTIONS, type FiledPaper, type Profile, type Selection } from './selection.js';
+import type { LinkBuilder } from './tokens.js';
 
 const SPECIAL: ReadonlySet<string> = new Set(Object.values(SPECIAL_SECTIONS));
-import type { LinkBuilder } from './tokens.js';
 
 export interface DigestRecipient extends Profile {
   email: string;
