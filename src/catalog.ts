@@ -28,7 +28,12 @@ const weightedTerm = strictObject({
  * `{term: LoRA, weigth: 2}` is reported as that field's problem, not as zod's bare "Invalid input".
  */
 const term = z.unknown().transform((v, ctx): string | z.infer<typeof weightedTerm> => {
-  const r = typeof v === 'string' ? plainTerm.safeParse(v) : typeof v === 'object' && v !== null ? weightedTerm.safeParse(v) : undefined;
+  const r =
+    typeof v === 'string'
+      ? plainTerm.safeParse(v)
+      : typeof v === 'object' && v !== null && !Array.isArray(v)
+        ? weightedTerm.safeParse(v)
+        : undefined;
   if (r?.success) return r.data;
   const problems = r?.error.issues ?? [{ message: 'must be a word or phrase, or {term: "...", weight: 0.5}', path: [] }];
   for (const iss of problems) ctx.addIssue({ code: 'custom', message: 'code' in iss ? plainMessage(iss) : iss.message, path: iss.path });

@@ -111,7 +111,10 @@ export const envSchema = z.object({
   ERROR_BUDGET: int(0, 1_000_000).default(20),
   /** Consecutive digest days with a permanent (5xx) failure before a subscriber is set to status: bouncing. */
   BOUNCE_DAYS: int(1, 60).default(3),
-  /** Seconds without a heartbeat after which a crashed process's run lock is taken over (a dead process on this host is detected at once). */
+  /**
+   * Seconds without a heartbeat after which a crashed or frozen process's run lock is taken over (a dead process
+   * on this host is detected at once; a frozen one checks the lock before every ledger write once it wakes, and stops).
+   */
   LOCK_STALE_SECONDS: int(5, 3600).default(60),
   /** Time zone of the digest date and the default schedule, e.g. Europe/Berlin. */
   DIGEST_TZ: z.string().trim().default('UTC').refine(isTimeZone, 'must be an IANA time zone such as Europe/Berlin or UTC'),

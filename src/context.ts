@@ -10,6 +10,7 @@ import { TEMPLATES_DIR, type Config } from './config.js';
 import { localDate } from './dates.js';
 import type { DeliveryPolicy } from './delivery.js';
 import { DETAIL_DAYS, Ledger } from './ledger.js';
+import type { HeldLock } from './lock.js';
 import type { Logger } from './log.js';
 import type { MessageSettings } from './message.js';
 import { Renderer } from './render.js';
@@ -110,10 +111,13 @@ export const makeLedger = (config: Config) => new Ledger(config.dataDir);
  * appends meanwhile), and first compacted when old digests have piled up
  * (Ledger.compact), so a year of daily runs does not make every run slower.
  * Compaction is housekeeping: if it fails (a full disk, say), the run goes on
- * with the ledger read afresh, and the next run tries again.
+ * with the ledger read afresh, and the next run tries again. Every append
+ * first checks that the lock is still this run's (Ledger.guard).
  */
-export function openLedgerForRun(config: Config, log: Logger, now: Date): Promise<Ledger> {
-  return compactOrCarryOn(makeLedger(config), localDate(now, config.DIGEST_TZ), log, () => makeLedger(config));
+export async function openLedgerForRun(config: Config, log: Logger, now: Date, lock: HeldLock): Promise<Ledger> {
+  const ledger = await compactOrCarryOn(makeLedger(config), localDate(now, config.DIGEST_TZ), log, () => makeLedger(config));
+  ledger.guard = lock.verify;
+  return ledger;
 }
 
 /** `ledger`, compacted if worth it; on any failure, logged, and `reopen()` (the file as it now is) instead. */

@@ -173,7 +173,7 @@ export class Daemon {
     }
     try {
       // Read the ledger under the lock: a run by hand may have sent some of these meanwhile.
-      const ledger = await openLedgerForRun(config, log, now);
+      const ledger = await openLedgerForRun(config, log, now, lock);
       this.recordMissed(ledger, report.missed, now);
       const pending = report.due.filter((d) => !this.settle(ledger, d));
       const byDate = new Map<string, Delivery[]>();
@@ -215,7 +215,6 @@ export class Daemon {
           date,
           subscribers: new Set(group.map((d) => d.subscriber)),
           signal: AbortSignal.any([this.stopping.signal, lock.signal]),
-          verifyLock: lock.verify,
         },
         {
           ...parts,
@@ -244,6 +243,11 @@ export class Daemon {
         : summary && summary.papers === 0
           ? `the listing for ${date} is empty`
           : undefined;
+    if (failure && isPaperboyError(failure) && failure.code === 'LISTING') {
+      // Fetched, but not a listing we can read (the API's format changed?): unlike a listing not out
+      // yet, waiting will not fix it, and someone has to look.
+      log.error('listing.unusable', { date, reason: describeError(failure) });
+    }
     if (notPublished) {
       const deadlineMs = config.LISTING_DEADLINE_MINUTES * MINUTE;
       const late = group.filter((d) => now.getTime() >= d.dueAt.getTime() + deadlineMs);

@@ -72,6 +72,12 @@ export class Ledger {
   private datesBySubscriber = new Map<string, Set<string>>();
   /** Lines that could not be parsed (a torn write), for the operator. */
   readonly damaged: number[] = [];
+  /**
+   * Called before every append; throws to refuse it. A run sets it to its lock's check
+   * (HeldLock.verify): a run that lost its lock while frozen must not write `planned` or
+   * `skipped` over what the run that took over recorded since, or the next run would send again.
+   */
+  guard?: () => void;
 
   constructor(
     dataDir: string,
@@ -186,6 +192,7 @@ export class Ledger {
   }
 
   private write(text: string) {
+    this.guard?.();
     if (this.torn) {
       text = '\n' + text;
       this.torn = false;

@@ -15,6 +15,7 @@
  *   in flight.
  */
 import { hostname } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, rmdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
@@ -28,6 +29,11 @@ export interface LockOwner {
   since: string;
   /** Inode of the lock directory this record belongs to (a leftover record must not describe a newer lock). */
   ino: number;
+  /**
+   * Birth time (ms) of that directory, where the file system keeps one (else 0): ext4 hands a
+   * directory made right after another was removed the same inode, so the inode alone cannot tell them apart.
+   */
+  born?: number;
 }
 
 export interface HeldLock {
@@ -36,9 +42,10 @@ export interface HeldLock {
   /**
    * Looks on disk that the lock is still this holder's, and throws LOCKED (aborting `signal`) if
    * not. `signal` only notices a loss at the next refresh; a process that was frozen (SIGSTOP, a
-   * suspended VM) long enough to be taken over must find out before its next send, not after.
+   * suspended VM) long enough to be taken over must find out before it writes or sends again, so
+   * the ledger calls this before every append (Ledger.guard). Synchronous: the ledger's appends are.
    */
-  verify(): Promise<void>;
+  verify(): void;
   release(): Promise<void>;
 }
 
@@ -104,33 +111,40 @@ export class RunLock {
       }
     }
     heldHere.add(this.dir);
+    const made = await stat(this.dir);
     const owner: LockOwner = {
       pid: process.pid,
       host: hostname(),
       command: opts.command,
       since: new Date().toISOString(),
-      ino: (await stat(this.dir)).ino,
+      ino: made.ino,
+      born: made.birthtimeMs,
     };
     await writeFileAtomic(this.ownerFile, JSON.stringify(owner) + '\n');
     let released = false;
+    let lostTo: string | undefined;
     const lost = (reason: string) => {
+      lostTo = reason;
       controller.abort(reason);
       return new PaperboyError('LOCKED', reason);
     };
     return {
       signal: controller.signal,
-      verify: async () => {
+      verify: () => {
         if (controller.signal.aborted) throw new PaperboyError('LOCKED', String(controller.signal.reason));
-        const [now, ino] = await Promise.all([
-          this.readOwner(),
-          stat(this.dir).then(
-            (s) => s.ino,
-            () => undefined,
-          ),
-        ]);
-        if (ino === undefined) throw lost(`lost the run lock: ${this.dir} was removed`);
+        let dir;
+        let now: LockOwner | undefined;
+        try {
+          dir = statSync(this.dir);
+          now = JSON.parse(readFileSync(this.ownerFile, 'utf8')) as LockOwner;
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code === 'ENOENT') throw lost(`lost the run lock: ${dir ? this.ownerFile : this.dir} was removed`);
+          if (code !== undefined) return; // cannot tell (EIO, EMFILE…): the lock's own refresh still watches
+        }
         // Another holder's record, or a lock directory that is not the one this record was written for.
-        if (ino !== owner.ino || now?.pid !== owner.pid || now.host !== owner.host || now.since !== owner.since) {
+        const sameDir = dir!.ino === owner.ino && (!owner.born || dir!.birthtimeMs === owner.born);
+        if (!sameDir || now?.pid !== owner.pid || now.host !== owner.host || now.since !== owner.since) {
           const who = now && (now.pid !== owner.pid || now.host !== owner.host) ? ` by pid ${now.pid} on ${now.host} (${now.command})` : '';
           throw lost(`lost the run lock: taken over${who} while this process was not running`);
         }
@@ -139,6 +153,8 @@ export class RunLock {
         if (released) return;
         released = true;
         heldHere.delete(this.dir);
+        // A lock found lost belongs to its successor now: removing it would let a third run in beside it.
+        if (lostTo) return;
         // Only remove the owner record if it is still ours.
         if ((await this.readOwner())?.pid === process.pid) await unlink(this.ownerFile).catch(() => {});
         await release().catch(() => {}); // already lost (compromised): nothing to release
@@ -182,11 +198,8 @@ export class RunLock {
   private async ownerIsDead(): Promise<boolean> {
     const owner = await this.readOwner();
     if (!owner || owner.host !== hostname()) return false;
-    const ino = await stat(this.dir).then(
-      (s) => s.ino,
-      () => undefined,
-    );
-    if (ino === undefined || ino !== owner.ino) return false;
+    const dir = await stat(this.dir).catch(() => undefined);
+    if (!dir || dir.ino !== owner.ino || (owner.born && dir.birthtimeMs !== owner.born)) return false;
     return !processAlive(owner.pid);
   }
 

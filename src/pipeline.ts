@@ -52,13 +52,11 @@ export interface RunOptions {
   only?: string;
   /** Only these subscriber ids (the scheduler's due list); others are not counted. */
   subscribers?: ReadonlySet<string>;
-  /** Aborting stops the run after the message in flight (SIGTERM, lost lock); the reason is reported. */
-  signal?: AbortSignal;
   /**
-   * Checked right before each message is recorded as `sending`: throws LOCKED when the run lock is
-   * no longer this run's (HeldLock.verify), so a run frozen past its lock never sends again.
+   * Aborting stops the run after the message in flight (SIGTERM, lost lock); the reason is reported.
+   * A lock lost while frozen is caught sooner, by the ledger's guard (LOCKED before any write).
    */
-  verifyLock?: () => Promise<void>;
+  signal?: AbortSignal;
 }
 
 export interface Outcome {
@@ -163,21 +161,28 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
     }
   }
   if (!opts.dryRun) {
-    // A `sending` with no outcome means a run died mid-send: it may have arrived. Report, never resend.
-    for (const ev of deps.ledger.interrupted()) {
-      const reason =
-        'the run sending it stopped before the outcome was known (crash or kill); it may have been delivered, so it is not resent';
-      deps.ledger.record({ date: ev.date, subscriber: ev.subscriber, state: 'ambiguous', messageId: ev.messageId, reason });
-      log.warn('delivery.ambiguous', { date: ev.date, subscriber: ev.subscriber, reason });
+    try {
+      // A `sending` with no outcome means a run died mid-send: it may have arrived. Report, never resend.
+      for (const ev of deps.ledger.interrupted()) {
+        const reason =
+          'the run sending it stopped before the outcome was known (crash or kill); it may have been delivered, so it is not resent';
+        deps.ledger.record({ date: ev.date, subscriber: ev.subscriber, state: 'ambiguous', messageId: ev.messageId, reason });
+        log.warn('delivery.ambiguous', { date: ev.date, subscriber: ev.subscriber, reason });
+      }
+      for (const ev of deps.ledger.latestFor(opts.date))
+        if (ev.state === 'ambiguous') summary.ambiguous.push({ date: ev.date, subscriber: ev.subscriber, reason: ev.reason });
+      // Durably note who this run is about to handle, in one write.
+      deps.ledger.recordMany(
+        subscribers
+          .filter((s) => s.status === 'active' && !isSettled(deps.ledger, opts.date, s.id))
+          .map((s) => ({ date: opts.date, subscriber: s.id, state: 'planned' as const })),
+      );
+    } catch (e) {
+      if (!isPaperboyError(e) || e.code !== 'LOCKED') throw e;
+      summary.aborted = lockLost(e, subscribers.length);
+      log.error('run.interrupted', { reason: summary.aborted });
+      return summary;
     }
-    for (const ev of deps.ledger.latestFor(opts.date))
-      if (ev.state === 'ambiguous') summary.ambiguous.push({ date: ev.date, subscriber: ev.subscriber, reason: ev.reason });
-    // Durably note who this run is about to handle, in one write.
-    deps.ledger.recordMany(
-      subscribers
-        .filter((s) => s.status === 'active' && !isSettled(deps.ledger, opts.date, s.id))
-        .map((s) => ({ date: opts.date, subscriber: s.id, state: 'planned' as const })),
-    );
   }
   const breaker = new CircuitBreaker((deps.delivery ?? DEFAULT_POLICY).errorBudget);
   let done = 0;
@@ -198,8 +203,8 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
         break;
       }
       if (isPaperboyError(e) && e.code === 'LOCKED') {
-        // Another run holds the lock now and is handling these subscribers: sending on would send twice.
-        summary.aborted = `interrupted (${e.message}); ${subscribers.length - done} subscriber(s) left to the run that holds the lock`;
+        // Another run holds the lock now and handles these subscribers: going on would send twice.
+        summary.aborted = lockLost(e, subscribers.length - done);
         log.error('run.interrupted', { reason: summary.aborted, subscriber: sub.id });
         break;
       }
@@ -239,6 +244,9 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
   });
   return summary;
 }
+
+const lockLost = (e: Error, left: number) =>
+  `interrupted (${e.message}); ${left} subscriber(s) not handled here: the run that holds the lock, or the next one, sends them`;
 
 /** The ledger already has an outcome for this date that forbids another send. */
 function isSettled(ledger: Ledger, date: string, subscriber: string): boolean {
@@ -289,7 +297,6 @@ async function handleSubscriber(sub: Subscriber, filed: ReturnType<typeof fileLi
       deps.message,
     );
     const messageId = message.meta.messageId;
-    await opts.verifyLock?.();
     ledger.record({
       date: opts.date,
       subscriber: sub.id,

@@ -119,7 +119,8 @@ export class SubscriberStore {
     const subscribers: Subscriber[] = [];
     const problems: Problem[] = [];
     // A subscriber saved as bob.yml would otherwise be silently left out of every digest.
-    for (const name of names.filter((n) => /\.ya?ml$/i.test(n) && !n.endsWith('.yaml') && !n.startsWith('.')).sort()) {
+    const misnamed = (n: string) => /\.ya?ml$/i.test(n) && !n.endsWith('.yaml') && !n.startsWith('.') && !/^topics\./i.test(n);
+    for (const name of names.filter(misnamed).sort()) {
       const file = path.join(this.dir, name);
       const fixed = name.replace(/\.ya?ml$/i, '.yaml');
       problems.push({ file, message: `${file}: not read: subscriber files end in .yaml (rename it to ${fixed})` });

@@ -110,8 +110,11 @@ export function smtpTransport(opts: SmtpOptions): Transport {
   };
 }
 
-/** Spaces the calls at least `intervalMs` apart (each waits for its turn), so no second sees more than the rate. */
-export function pacer(intervalMs: number, now: () => number = Date.now): () => Promise<void> {
+/**
+ * Spaces the calls at least `intervalMs` apart (each waits for its turn), so no second sees more than
+ * the rate. A monotonic clock: a wall clock stepped back an hour (NTP, a resumed VM) would stall it an hour.
+ */
+export function pacer(intervalMs: number, now: () => number = () => performance.now()): () => Promise<void> {
   let next = 0;
   return async () => {
     const at = Math.max(now(), next);

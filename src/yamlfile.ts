@@ -113,12 +113,15 @@ export function plainMessage(i: z.core.$ZodIssue): string {
   const count = (n: number | bigint, origin: string) =>
     origin === 'string' ? `${n} character${n === 1 ? '' : 's'}` : origin === 'array' ? `${n} item${n === 1 ? '' : 's'}` : String(n);
   if (i.code === 'invalid_type' && i.message.startsWith('Invalid input') && KINDS[i.expected]) {
+    if (i.message.endsWith('received undefined')) return `is missing (required: ${KINDS[i.expected]})`;
     return `must be ${KINDS[i.expected]}`;
   }
   if (i.code === 'too_big' && i.message.startsWith('Too big')) {
-    return `must be at most ${count(i.maximum, i.origin)}${i.inclusive === false ? ' (exclusive)' : ''}`;
+    if (i.exact) return `must be exactly ${count(i.maximum, i.origin)}`;
+    return `must be ${i.inclusive === false ? 'less than' : 'at most'} ${count(i.maximum, i.origin)}`;
   }
   if (i.code === 'too_small' && i.message.startsWith('Too small')) {
+    if (i.exact) return `must be exactly ${count(i.minimum, i.origin)}`;
     if (i.origin === 'string' && Number(i.minimum) === 1) return 'must not be empty';
     if (i.origin === 'array' && Number(i.minimum) === 1) return 'must list at least one';
     return `must be ${i.inclusive === false ? 'more than' : 'at least'} ${count(i.minimum, i.origin)}`;

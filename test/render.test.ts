@@ -54,6 +54,9 @@ describe('rendering a digest', () => {
     // One paper: no "and 0 more papers".
     const single = compose([paper({ title: 'LoRA adapters for everyone', abstract: 'We study LoRA.' })]).email!;
     expect(single.preheader).toBe('LoRA adapters for everyone — on PEFT');
+    // A long title is cut for the preheader, never inside an emoji.
+    const rocket = compose([paper({ title: `LoRA: ${'🚀'.repeat(100)}`, abstract: 'We study LoRA.' })]).email!;
+    expect(rocket.preheader).toBe(`LoRA: ${'🚀'.repeat(71)}…`);
     for (const s of ['https://huggingface.co/papers/2410.17243', 'https://arxiv.org/abs/2410.17243', 'https://arxiv.org/pdf/2410.17243']) {
       expect(email!.html).toContain(`href="${s}"`);
       expect(email!.text).toContain(s);
@@ -98,8 +101,8 @@ describe('rendering a digest', () => {
     expect(excerpt(long).endsWith('…')).toBe(true);
     expect(excerpt({ ...long, aiSummary: 'Short summary.' })).toBe('Short summary.');
     // A cut that lands inside an emoji (no space to break at) keeps the emoji whole or leaves it out.
-    const emoji = excerpt({ ...long, aiSummary: '🚀'.repeat(200) });
-    expect(emoji).toBe(`${'🚀'.repeat(160)}…`);
+    const emoji = excerpt({ ...long, aiSummary: `a${'🚀'.repeat(200)}` }); // unit 320 is the first half of a rocket
+    expect(emoji).toBe(`a${'🚀'.repeat(159)}…`);
   });
 });
 

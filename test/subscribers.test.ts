@@ -74,6 +74,11 @@ describe('loading subscribers', () => {
     ]);
   });
 
+  it('says a required field is missing rather than of the wrong kind', async () => {
+    await put('bob.yaml', 'topics: [peft]\n');
+    expect((await store.list()).problems[0]!.message).toMatch(/bob\.yaml: email: is missing \(required: text\)/);
+  });
+
   it('refuses unknown fields and bad numbers', async () => {
     await put('bob.yaml', 'email: bob@example.org\ntopics: [peft]\nmax_papers: 0\ncolour: blue\n');
     const { problems } = await store.list();
@@ -105,6 +110,7 @@ describe('loading subscribers', () => {
     expect(() => parseCatalog(withKeywords([{ term: 'adapter', weight: 50 }]), 'topics.yaml')).toThrow(
       /keywords\[0\]\.weight: must be at most 10/,
     );
+    expect(() => parseCatalog(withKeywords([['LoRA', 2]]), 'topics.yaml')).toThrow(/keywords\[0\]: must be a word or phrase, or \{term/);
     expect(() => parseCatalog(withKeywords([42]), 'topics.yaml')).toThrow(/keywords\[0\]: must be a word or phrase, or \{term/);
     expect(parseCatalog(withKeywords(['LoRA', { term: ' adapter ', weight: 0.5 }]), 'topics.yaml').topics[0]!.keywords).toEqual([
       'LoRA',

@@ -66,13 +66,13 @@ export function registerRun(program: Command): void {
       let summary: RunSummary;
       try {
         summary = await run(
-          { date, dryRun: flags.dryRun, only: flags.subscriber, signal: stop.signal, verifyLock: lock?.verify },
+          { date, dryRun: flags.dryRun, only: flags.subscriber, signal: stop.signal },
           {
             ...parts,
             source: makeSource(config, flags.listing, log),
             transport,
             // Read the ledger only once the lock is held: another run may just have written to it.
-            ledger: flags.dryRun ? makeLedger(config) : await openLedgerForRun(config, log, new Date()),
+            ledger: lock ? await openLedgerForRun(config, log, new Date(), lock) : makeLedger(config),
             renderer: await getRenderer(),
             maxEmailBytes: config.MAX_EMAIL_BYTES,
             log,

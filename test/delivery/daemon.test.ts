@@ -4,7 +4,8 @@
  * `paperboy schedule` process stopping cleanly on SIGTERM.
  */
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeTransport } from '../../src/context.js';
 import { Daemon } from '../../src/daemon.js';
@@ -26,7 +27,7 @@ afterEach(async () => {
 });
 
 /** A listing source that can be "not yet published" (empty, or failing) and counts its fetches. */
-function fakeSource(mode: { now: 'published' | 'empty' | 'down' }) {
+function fakeSource(mode: { now: 'published' | 'empty' | 'down' | 'garbage' }) {
   const fetched: string[] = [];
   const source: Source = {
     name: 'fake',
@@ -34,6 +35,7 @@ function fakeSource(mode: { now: 'published' | 'empty' | 'down' }) {
       fetched.push(date);
       if (mode.now === 'down') throw new PaperboyError('SOURCE', 'huggingface.co: 503 Service Unavailable');
       if (mode.now === 'empty') return { papers: [], warnings: [] };
+      if (mode.now === 'garbage') return parseListing([{ article: {} }], 'api');
       return parseListing(JSON.parse(await readFile(LISTING, 'utf8')), LISTING);
     },
   };
@@ -68,7 +70,8 @@ describe('Daemon ticks (fake clock)', () => {
     let r = await daemon.tick();
     expect(r.due).toEqual([]);
     expect(r.nextDueAt).toEqual(at('2026-03-02T06:00:00Z'));
-    // A first start (no state file) says how far back it looks, once.
+    // A first start (no state file) says how far back it looks, once per process.
+    await rm(path.join(world.dataDir, 'schedule-state.json'));
     await daemon.tick();
     expect(log.events.filter((e) => e.event === 'schedule.first_start')).toEqual([
       expect.objectContaining({
@@ -144,6 +147,23 @@ describe('Daemon ticks (fake clock)', () => {
     expect(fetched).toEqual(['2026-03-02', '2026-03-02', '2026-03-02']);
     expect(recipients(smtp.received).sort()).toEqual([emailOf(1), emailOf(2)]);
     expect(world.ledger().state('2026-03-02', 's01')?.state).toBe('sent');
+  });
+
+  it('reports a listing it cannot read (a changed format) as an error at once, not as "not published yet"', async () => {
+    world = await makeWorld(1);
+    smtp = await startSmtp();
+    const { source } = fakeSource({ now: 'garbage' });
+    const clock = { t: at('2026-03-03T06:00:10Z') };
+    const { daemon, log } = makeDaemon(world, smtp, clock, source);
+    await daemon.tick();
+    expect(log.events.filter((e) => e.event === 'listing.unusable')).toEqual([
+      expect.objectContaining({
+        level: 'error',
+        date: '2026-03-02',
+        reason: expect.stringMatching(/none of its 1 item\(s\) is a usable paper/),
+      }),
+    ]);
+    expect(smtp.received).toHaveLength(0);
   });
 
   it('records the day as skipped, with the reason, when the listing is still missing at the deadline', async () => {

@@ -4,14 +4,16 @@
  * once its heartbeat is stale).
  */
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RunLock, type HeldLock } from '../../src/lock.js';
 import { BIN, cleanEnv, runCli } from '../helpers/cli.js';
 import { holdAtServer, startSmtp, type TestSmtp } from '../helpers/smtp.js';
-import { DATE, LISTING, makeWorld, recipients, type World } from './world.js';
+import { run } from '../../src/pipeline.js';
+import { smtpTransport } from '../../src/transport.js';
+import { DATE, LISTING, makeWorld, pipelineDeps, recipients, type World } from './world.js';
 
 let dir: string | undefined;
 let held: HeldLock[] = [];
@@ -87,12 +89,18 @@ describe('RunLock', () => {
     const d = await scratch();
     const lock = await new RunLock(d).acquire({ command: 'sleeper' });
     held.push(lock);
-    await expect(lock.verify()).resolves.toBeUndefined();
+    expect(() => lock.verify()).not.toThrow();
     // What a successor does to a stale lock: remove it and make its own, with its own record.
     await rm(new RunLock(d).dir, { recursive: true });
-    await plantLock(d, process.ppid, 0);
-    await expect(lock.verify()).rejects.toMatchObject({ code: 'LOCKED', message: expect.stringMatching(/taken over by pid \d+/) });
+    const successor = await plantLock(d, process.ppid, 0);
+    expect(() => lock.verify()).toThrow(
+      expect.objectContaining({ code: 'LOCKED', message: expect.stringMatching(/taken over by pid \d+/) }),
+    );
     expect(lock.signal.aborted).toBe(true);
+    // Releasing a lock found lost leaves the successor's in place.
+    await lock.release();
+    expect((await stat(successor.dir)).isDirectory()).toBe(true);
+    expect((await successor.readOwner())?.pid).toBe(process.ppid);
   });
 
   it('waits for the holder when asked to', async () => {
@@ -102,6 +110,37 @@ describe('RunLock', () => {
     const second = await new RunLock(d).acquire({ command: 'second', waitMs: 10_000, pollMs: 50 });
     held.push(second);
     expect((await new RunLock(d).readOwner())?.command).toBe('second');
+  });
+});
+
+describe('a run that lost its lock while frozen', () => {
+  it('writes nothing over what its successor recorded, so the next run sends nobody a second digest', async () => {
+    world = await makeWorld(3);
+    smtp = await startSmtp();
+    const transport = smtpTransport({ url: smtp.url });
+    try {
+      // The sleeper read the ledger (empty) and then froze, before planning anyone.
+      const { deps: sleeper } = await pipelineDeps(world, transport);
+      const lock = await new RunLock(world.dataDir).acquire({ command: 'sleeper' });
+      held.push(lock);
+      sleeper.ledger.guard = lock.verify;
+      // Meanwhile its lock went stale and a successor took over and sent everyone's digest.
+      await rm(new RunLock(world.dataDir).dir, { recursive: true });
+      await plantLock(world.dataDir, process.ppid, 0);
+      const { deps: successor } = await pipelineDeps(world, transport);
+      expect((await run({ date: DATE }, successor)).sent).toBe(3);
+      const after = await readFile(path.join(world.dataDir, 'ledger.jsonl'), 'utf8');
+      // The sleeper wakes: its stale view says everyone is still to do.
+      const woke = await run({ date: DATE }, sleeper);
+      expect(woke.sent).toBe(0);
+      expect(woke.aborted).toMatch(/lost the run lock: taken over by pid \d+/);
+      expect(await readFile(path.join(world.dataDir, 'ledger.jsonl'), 'utf8')).toBe(after);
+      const { deps: next } = await pipelineDeps(world, transport);
+      expect((await run({ date: DATE }, next)).sent).toBe(0);
+      expect(recipients(smtp.received)).toHaveLength(3);
+    } finally {
+      await transport.close();
+    }
   });
 });
 
