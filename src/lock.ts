@@ -27,13 +27,13 @@ export interface LockOwner {
   host: string;
   command: string;
   since: string;
-  /** Inode of the lock directory this record belongs to (a leftover record must not describe a newer lock). */
-  ino: number;
   /**
-   * Birth time (ms) of that directory, where the file system keeps one (else 0): ext4 hands a
-   * directory made right after another was removed the same inode, so the inode alone cannot tell them apart.
+   * Inode of the lock directory this record belongs to (a leftover record must not describe a newer
+   * lock). Not proof on its own: ext4 gives a directory made right after another was removed the same
+   * inode. The directory's birth time would tell them apart, but where a file system has none Node
+   * reports its ctime, which every heartbeat changes, so the pid and `since` of the record decide.
    */
-  born?: number;
+  ino: number;
 }
 
 export interface HeldLock {
@@ -111,14 +111,12 @@ export class RunLock {
       }
     }
     heldHere.add(this.dir);
-    const made = await stat(this.dir);
     const owner: LockOwner = {
       pid: process.pid,
       host: hostname(),
       command: opts.command,
       since: new Date().toISOString(),
-      ino: made.ino,
-      born: made.birthtimeMs,
+      ino: (await stat(this.dir)).ino,
     };
     await writeFileAtomic(this.ownerFile, JSON.stringify(owner) + '\n');
     let released = false;
@@ -143,8 +141,7 @@ export class RunLock {
           if (code !== undefined) return; // cannot tell (EIO, EMFILE…): the lock's own refresh still watches
         }
         // Another holder's record, or a lock directory that is not the one this record was written for.
-        const sameDir = dir!.ino === owner.ino && (!owner.born || dir!.birthtimeMs === owner.born);
-        if (!sameDir || now?.pid !== owner.pid || now.host !== owner.host || now.since !== owner.since) {
+        if (dir!.ino !== owner.ino || now?.pid !== owner.pid || now.host !== owner.host || now.since !== owner.since) {
           const who = now && (now.pid !== owner.pid || now.host !== owner.host) ? ` by pid ${now.pid} on ${now.host} (${now.command})` : '';
           throw lost(`lost the run lock: taken over${who} while this process was not running`);
         }
@@ -199,7 +196,7 @@ export class RunLock {
     const owner = await this.readOwner();
     if (!owner || owner.host !== hostname()) return false;
     const dir = await stat(this.dir).catch(() => undefined);
-    if (!dir || dir.ino !== owner.ino || (owner.born && dir.birthtimeMs !== owner.born)) return false;
+    if (!dir || dir.ino !== owner.ino) return false;
     return !processAlive(owner.pid);
   }
 

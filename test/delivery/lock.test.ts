@@ -85,6 +85,17 @@ describe('RunLock', () => {
     expect((await new RunLock(d).readOwner())?.command).toBe('successor');
   });
 
+  it('a healthy holder passes its own check across heartbeats (which touch the lock directory)', async () => {
+    const d = await scratch();
+    const lock = await new RunLock(d).acquire({ command: 'steady', staleMs: 2000 }); // heartbeat every second
+    held.push(lock);
+    const touched = (await stat(new RunLock(d).dir)).mtimeMs;
+    await new Promise((r) => setTimeout(r, 2500));
+    expect((await stat(new RunLock(d).dir)).mtimeMs).toBeGreaterThan(touched);
+    expect(() => lock.verify()).not.toThrow();
+    expect(lock.signal.aborted).toBe(false);
+  });
+
   it('tells a holder whose lock was taken over, before it can send again', async () => {
     const d = await scratch();
     const lock = await new RunLock(d).acquire({ command: 'sleeper' });
