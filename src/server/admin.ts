@@ -620,7 +620,9 @@ async function topicFormPage(c: Context<AppEnv>, deps: Deps, catalog: LoadedCata
         <input type="text" id="name" name="name" value="${form.name}" ${invalid(errors, 'name')} />
         ${fieldError(errors, 'name')}
         <label for="description">Description</label>
-        <input type="text" id="description" name="description" value="${form.description}" ${invalid(errors, 'description')} />
+        <textarea id="description" name="description" rows="3" maxlength="300" ${invalid(errors, 'description')}>
+${form.description}</textarea>
+        <p class="hint">What the topic covers and where its edges are; shown beside the topic wherever subscribers pick topics.</p>
         ${fieldError(errors, 'description')}
         <label for="keywords">Keywords</label>
         <textarea id="keywords" name="keywords" rows="10" ${invalid(errors, 'keywords')}>${form.keywords}</textarea>

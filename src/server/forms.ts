@@ -179,7 +179,8 @@ export function topicFormFromBody(body: FormBody): TopicForm {
   return {
     id: field(body, 'id').trim(),
     name: field(body, 'name'),
-    description: field(body, 'description'),
+    // One line in the catalog: a textarea's line breaks are only wrapping.
+    description: field(body, 'description').replace(/\s+/g, ' '),
     keywords: field(body, 'keywords'),
     exclude: field(body, 'exclude'),
     threshold: field(body, 'threshold'),

@@ -348,7 +348,7 @@ describe('topic catalog', () => {
     const res = await admin.post('/admin/topics/peft', {
       version: versionOf(page),
       name: 'PEFT',
-      description: 'Adapters',
+      description: 'Adapters\r\n  and LoRA',
       keywords: 'LoRA\nadapter\nlow-rank | 0.5',
       exclude: 'quantum',
       threshold: '3',
@@ -361,7 +361,8 @@ describe('topic catalog', () => {
     expect(peft).toEqual({
       id: 'peft',
       name: 'PEFT',
-      description: 'Adapters',
+      // The description is a textarea; its line breaks are wrapping, not content.
+      description: 'Adapters and LoRA',
       keywords: ['LoRA', 'adapter', { term: 'low-rank', weight: 0.5 }],
       exclude: ['quantum'],
       threshold: 3,
