@@ -132,14 +132,17 @@ function parseItem(raw: unknown): Paper | string {
   const p = item.paper;
   const id = normaliseArxivId(p.id);
   if (!id) return `paper.id ${JSON.stringify(p.id)?.slice(0, 40) ?? 'missing'} is not an arXiv id (expected e.g. "2410.17243")`;
-  const title = cleanText(p.title ?? item.title, 1000);
-  if (!title) return `${id}: paper.title is missing or empty`;
-  const abstract = cleanText(p.summary ?? item.summary, MAX_TEXT);
+  // The item's own title and summary stand in for an empty paper field as well as a missing one.
+  const title = cleanText(p.title, 1000) || cleanText(item.title, 1000);
+  // Letters or digits, not only punctuation or joiners: anything else renders as a blank link.
+  if (!/[\p{L}\p{N}]/u.test(title)) return `${id}: paper.title is missing or empty (expected the paper's title as text)`;
+  const abstract = cleanText(p.summary, MAX_TEXT) || cleanText(item.summary, MAX_TEXT);
   const upvotes = nonNegativeInt(p.upvotes) ?? 0;
   const authors = (p.authors ?? [])
-    .map((a) => authorSchema.safeParse(a))
-    .filter((r) => r.success && r.data.hidden !== true)
-    .map((r) => cleanText(r.data?.name, 200))
+    // {name, hidden} objects in the API; a plain name string in hand-made listings and some mirrors.
+    .map((a) => (typeof a === 'string' ? a : authorSchema.safeParse(a).data))
+    .filter((a) => typeof a === 'string' || (a !== undefined && a.hidden !== true))
+    .map((a) => cleanText(typeof a === 'string' ? a : a!.name, 200))
     .filter((n) => n.length > 0);
   const keywords = Array.isArray(p.ai_keywords) ? [...new Set(p.ai_keywords.map((k) => cleanText(k, 200)).filter(Boolean))] : [];
   const org = p.organization ?? item.organization;

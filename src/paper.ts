@@ -62,7 +62,7 @@ export function safeHttpsUrl(raw: unknown): string | undefined {
   }
 }
 
-/** Collapse hard wraps and runs of spaces; drop control characters and direction overrides; at most `max` UTF-16 units. */
+/** Collapse hard wraps and runs of spaces; drop control, invisible and direction-override characters; at most `max` UTF-16 units. */
 export function cleanText(raw: unknown, max = Infinity): string {
   if (typeof raw !== 'string') return '';
   const text = raw
@@ -70,6 +70,9 @@ export function cleanText(raw: unknown, max = Infinity): string {
     .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g, '')
     // Direction overrides and isolates: a title could otherwise flip how the link after it reads.
     .replace(/[\u202A-\u202E\u2066-\u2069]/g, '')
+    // Invisible characters (zero-width space, word joiner, BOM, soft hyphen): a title of only these would be a blank link.
+    // Zero-width (non-)joiners stay: scripts such as Persian and emoji sequences need them.
+    .replace(/[\u200B\u2060\uFEFF\u00AD]/g, '')
     .replace(/\s+/g, ' ')
     .trim()
     // A lone surrogate (half an emoji, cut off upstream) is not valid text: show it as the replacement mark.

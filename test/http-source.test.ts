@@ -152,3 +152,39 @@ describe('Hugging Face source with a wrapped payload', () => {
     expect(listing.papers.map((p) => p.id)).toEqual(['2410.10001', '2410.10002']);
   });
 });
+
+describe('Hugging Face source answering for the wrong day', () => {
+  const listed = (day: string, n: number) => ({ ...item(n), paper: { ...item(n).paper, submittedOnDailyAt: `${day}T13:00:00.000Z` } });
+
+  it('fails the run when the server ignores the date and answers with another day', async () => {
+    const base = await serve((_req, res) => res.end(JSON.stringify([listed('2024-10-25', 1), listed('2024-10-25', 2)])));
+    await expect(hfSource(base, http()).fetch('2026-03-06')).rejects.toMatchObject({
+      code: 'LISTING',
+      message: expect.stringMatching(/asked for 2026-03-06 but the papers were listed on 2024-10-25 \(497 days apart\)/),
+    });
+  });
+
+  it('accepts papers listed a day or two around the date asked for', async () => {
+    const base = await serve((_req, res) => res.end(JSON.stringify([listed('2026-03-05', 1), listed('2026-03-06', 2)])));
+    const listing = await hfSource(base, http()).fetch('2026-03-06');
+    expect(listing.papers).toHaveLength(2);
+  });
+
+  it('refuses page after page of new papers instead of cutting the day short', async () => {
+    let calls = 0;
+    const base = await serve((_req, res) => {
+      const start = calls++ * 100;
+      res.end(JSON.stringify(Array.from({ length: 100 }, (_, i) => item(start + i))));
+    });
+    await expect(hfSource(base, http()).fetch('2024-10-25')).rejects.toMatchObject({
+      code: 'LISTING',
+      message: expect.stringContaining('more than 2000 papers for one day'),
+    });
+    expect(calls).toBe(20);
+  });
+
+  it('reads a body that starts with a byte-order mark', async () => {
+    const base = await serve((_req, res) => res.end(`\uFEFF${JSON.stringify([item(1)])}`));
+    expect((await hfSource(base, http()).fetch('2024-10-25')).papers).toHaveLength(1);
+  });
+});

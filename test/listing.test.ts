@@ -104,6 +104,34 @@ describe('parseListing on bad input', () => {
     expect(p!.abstract).toBe('A evil title isolated and a lone half \ufffd here');
   });
 
+  it('drops a title made only of invisible characters rather than send a blank link, and strips them from text', () => {
+    const { papers, warnings } = parseListing(
+      [
+        { paper: { id: '2410.00004', title: '\u200b\u200b\ufeff' } },
+        { paper: { id: '2410.00005', title: 'Zero\u200bwidth soft\u00adhyphen', summary: 'A\u2060B' } },
+      ],
+      'x',
+    );
+    expect(warnings).toEqual([expect.stringMatching(/item 0 dropped: 2410\.00004: paper\.title is missing or empty/)]);
+    expect(papers[0]).toMatchObject({ title: 'Zerowidth softhyphen', abstract: 'AB' });
+  });
+
+  it("falls back to the item's own title and summary when the paper's are empty, not only when missing", () => {
+    const [p] = parseListing(
+      [{ paper: { id: '2410.00006', title: '', summary: ' ' }, title: 'Top-level title', summary: 'Top-level summary' }],
+      'x',
+    ).papers;
+    expect(p).toMatchObject({ title: 'Top-level title', abstract: 'Top-level summary' });
+  });
+
+  it('reads authors given as plain names as well as {name} objects', () => {
+    const [p] = parseListing(
+      [{ paper: { id: '2410.00007', title: 'T', authors: ['Ada Lovelace', { name: 'Alan Turing' }, '  ', 7] } }],
+      'x',
+    ).papers;
+    expect(p!.authors).toEqual(['Ada Lovelace', 'Alan Turing']);
+  });
+
   it('treats an empty array as an empty day, not an error', () => {
     expect(parseListing([], 'weekend')).toEqual({ papers: [], warnings: [] });
   });

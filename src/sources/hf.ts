@@ -3,7 +3,7 @@
  * paging until a short page. Weekends answer [] and that is a normal day.
  */
 import { PaperboyError } from '../errors.js';
-import { listingItems, parseListing, type ParsedListing } from '../listing.js';
+import { listingDateGap, listingItems, parseListing, type ParsedListing } from '../listing.js';
 import type { Source } from '../source.js';
 import { getText, type HttpOptions } from './http.js';
 
@@ -16,7 +16,14 @@ export function hfSource(baseUrl: string, http: HttpOptions): Source {
     async fetch(date: string): Promise<ParsedListing> {
       const items: unknown[] = [];
       const seen = new Set<string>();
-      for (let page = 0; page < MAX_PAGES; page++) {
+      for (let page = 0; ; page++) {
+        if (page === MAX_PAGES) {
+          throw new PaperboyError(
+            'LISTING',
+            `${baseUrl}?date=${date}: more than ${MAX_PAGES * PAGE_SIZE} papers for one day, page after page of new ones: ` +
+              'not a daily listing (does the server ignore "limit"?)',
+          );
+        }
         const url = new URL(baseUrl);
         url.searchParams.set('date', date);
         url.searchParams.set('limit', String(PAGE_SIZE));
@@ -24,7 +31,7 @@ export function hfSource(baseUrl: string, http: HttpOptions): Source {
         const body = await getText(url.href, http);
         let json: unknown;
         try {
-          json = JSON.parse(body);
+          json = JSON.parse(body.replace(/^\uFEFF/, ''));
         } catch {
           throw new PaperboyError('LISTING', `${url.href}: response is not JSON (starts with ${JSON.stringify(body.slice(0, 60))})`);
         }
@@ -37,7 +44,20 @@ export function hfSource(baseUrl: string, http: HttpOptions): Source {
         items.push(...pageItems);
         if (pageItems.length < PAGE_SIZE) break;
       }
-      return parseListing(items, `${baseUrl}?date=${date}`);
+      const origin = `${baseUrl}?date=${date}`;
+      const listing = parseListing(items, origin);
+      // Asked for one day and given another: the server ignored `date` (a mirror, or an API change). Sent
+      // under this date, it would be yesterday's news or a year-old list. A listing file may be any day
+      // (`--listing` warns instead); a source asked for a date must answer for it.
+      const gap = listing.listedOn ? listingDateGap(listing, date) : undefined;
+      if (gap && Math.abs(gap.days) > gap.slack) {
+        throw new PaperboyError(
+          'LISTING',
+          `${origin}: asked for ${date} but the papers were listed on ${gap.from} (${Math.abs(gap.days)} days apart): ` +
+            'the server ignored the date; nothing was sent',
+        );
+      }
+      return listing;
     },
   };
 }
