@@ -78,7 +78,7 @@ export const envSchema = z.object({
   SOURCE_TIMEOUT_MS: int(1000, 300_000).default(20_000),
   /** Largest listing response accepted, in bytes. */
   SOURCE_MAX_BYTES: int(10_000, 200_000_000).default(20_000_000),
-  /** Retries on 429/5xx/network errors when fetching the listing. */
+  /** Retries on 429/5xx/network errors when fetching the listing (a Retry-After over 60 s ends the attempt instead). */
   SOURCE_RETRIES: int(0, 10).default(3),
   /** Largest HTML part of one email, in bytes; Gmail clips at 102 KB, so stay well under. */
   MAX_EMAIL_BYTES: int(20_000, 100_000).default(85_000),

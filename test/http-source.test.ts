@@ -64,6 +64,22 @@ describe('Hugging Face source over real HTTP', () => {
     expect(waits).toEqual([7000]);
   });
 
+  it('gives up at once, saying why, when Retry-After asks for longer than a run waits', async () => {
+    waits.length = 0;
+    let calls = 0;
+    const base = await serve((_req, res) => {
+      calls++;
+      res.writeHead(429, { 'retry-after': '3600' });
+      res.end();
+    });
+    await expect(hfSource(base, http()).fetch('2024-10-25')).rejects.toMatchObject({
+      code: 'SOURCE',
+      message: expect.stringMatching(/HTTP 429.*asks to wait 3600 s, longer than a run waits \(60 s\)/),
+    });
+    expect(calls).toBe(1);
+    expect(waits).toEqual([]);
+  });
+
   it('gives up after the bounded number of retries on 5xx', async () => {
     let calls = 0;
     const base = await serve((_req, res) => {

@@ -53,8 +53,16 @@ export async function getText(raw: string, opts: HttpOptions): Promise<string> {
       if (!(e instanceof Retryable)) throw e;
       lastError = e.message;
       if (attempt === opts.retries) break;
+      if (e.retryAfterMs !== undefined && e.retryAfterMs > maxWait) {
+        // Retrying sooner than the server asked would be rude and likely refused; a later run (the daemon
+        // retries until its deadline) can try again.
+        throw new PaperboyError(
+          'SOURCE',
+          `${raw}: ${e.message}, and the server asks to wait ${Math.ceil(e.retryAfterMs / 1000)} s, longer than a run waits (${Math.round(maxWait / 1000)} s)`,
+        );
+      }
       const jitter = Math.random() * backoff;
-      const waitMs = Math.min(maxWait, e.retryAfterMs ?? backoff * 2 ** attempt + jitter);
+      const waitMs = e.retryAfterMs ?? Math.min(maxWait, backoff * 2 ** attempt + jitter);
       opts.onRetry?.({ url: raw, attempt: attempt + 1, waitMs, reason: e.message });
       await sleep(waitMs);
     }
