@@ -2,6 +2,8 @@
  * The normalised paper every later stage works on, whatever the source, and
  * the few rules for building links from untrusted listing data.
  */
+import { isIP } from 'node:net';
+
 export interface Paper {
   /** arXiv id without version, e.g. "2410.17243". Validated: links are built from it. */
   id: string;
@@ -50,12 +52,14 @@ export function paperLinks(id: string): PaperLinks {
   };
 }
 
-/** An https URL without credentials, normalised; anything else is undefined. */
+/** An https URL to a named host, without credentials, normalised; anything else is undefined. */
 export function safeHttpsUrl(raw: unknown): string | undefined {
   if (typeof raw !== 'string' || raw.length > 2000) return undefined;
   try {
     const u = new URL(raw.trim());
-    if (u.protocol !== 'https:' || u.username || u.password || !u.hostname.includes('.')) return undefined;
+    // A named public host: no credentials, no bare IP address (a link to 127.0.0.1 or a LAN box in an email is never a project page).
+    if (u.protocol !== 'https:' || u.username || u.password || !u.hostname.includes('.') || isIP(u.hostname.replace(/^\[|\]$/g, '')))
+      return undefined;
     return u.toString();
   } catch {
     return undefined;

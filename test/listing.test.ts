@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listingDateGap, parseListing } from '../src/listing.js';
+import { safeHttpsUrl } from '../src/paper.js';
 import { FIXTURES } from './helpers/cli.js';
 
 const load = (name: string) => JSON.parse(readFileSync(path.join(FIXTURES, name), 'utf8')) as unknown;
@@ -182,5 +183,22 @@ describe('listingDateGap', () => {
     expect(listingDateGap(bare, '2024-10-25')).toEqual({ days: 1, from: '2024-10-24', slack: 10 });
     expect(listingDateGap(bare, '2024-10-01')?.days).toBe(-23);
     expect(listingDateGap(parseListing([item('2410.00002')], 'f'), '2024-10-25')).toBeUndefined();
+  });
+});
+
+describe('safeHttpsUrl', () => {
+  it('keeps https links to named hosts and drops everything a project link should not be', () => {
+    expect(safeHttpsUrl(' https://github.com/a/b ')).toBe('https://github.com/a/b');
+    for (const bad of [
+      'http://example.org',
+      'javascript:alert(1)',
+      'https://user:pw@example.org',
+      'https://localhost/x',
+      'https://127.0.0.1/x',
+      'https://[::1]/x',
+      'https://10.0.0.8/admin',
+      7,
+    ])
+      expect(safeHttpsUrl(bad), String(bad)).toBeUndefined();
   });
 });
