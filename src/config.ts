@@ -39,7 +39,15 @@ export const envSchema = z.object({
     'must start with smtp:// or smtps://, e.g. smtp://user:pass@127.0.0.1:2525',
   ),
   /** Sender of the digest, e.g. "Paperboy <digest@example.org>". */
-  MAIL_FROM: z.string().trim().min(3).default('Paperboy <paperboy@localhost>'),
+  MAIL_FROM: z
+    .string()
+    .trim()
+    .default('Paperboy <paperboy@localhost>')
+    // One mailbox: anything else reaches the SMTP server as an empty envelope sender and the email has no From.
+    .refine(
+      (s) => /^(?:[^<>@]*<[^\s@<>,;]+@[^\s@<>,;]+>|[^\s@<>,;"]+@[^\s@<>,;"]+)$/.test(s),
+      'must be one email address, e.g. "Paperboy <digest@example.org>" or digest@example.org',
+    ),
   /**
    * Public base URL of `paperboy serve`, used for unsubscribe and manage links. Use https in production.
    * Unset: http://127.0.0.1:PORT (and `serve --port N` makes it port N), i.e. the web app on this machine.
@@ -194,7 +202,8 @@ function pickKnown(env: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {};
   for (const key of Object.keys(envSchema.shape)) {
     const v = env[key];
-    if (v !== undefined) out[key] = v;
+    // "KEY=" (as .env files write an unset setting) means unset, not an empty value: coerced, "" would be the number 0.
+    if (v !== undefined && v.trim() !== '') out[key] = v;
   }
   return out;
 }

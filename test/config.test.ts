@@ -42,7 +42,23 @@ describe('configuration', () => {
     expect(loadConfig({ ADMIN_TOKEN: 'a'.repeat(48), TOKEN_SECRET: 'b'.repeat(64) }, '/tmp').ADMIN_TOKEN).toBe('a'.repeat(48));
   });
 
-  it('treats an empty value as unset', () => {
-    expect(loadConfig({ SMTP_URL: '' }, '/tmp').SMTP_URL).toBeUndefined();
+  it('treats an empty value as unset, numbers included (an empty number is not 0)', () => {
+    const c = loadConfig({ SMTP_URL: '', ERROR_BUDGET: '', SEND_RETRIES: ' ', PORT: '', PUBLIC_URL: '', MAX_LATENESS_MINUTES: '' }, '/tmp');
+    expect(c.SMTP_URL).toBeUndefined();
+    expect(c).toMatchObject({
+      ERROR_BUDGET: 20,
+      SEND_RETRIES: 3,
+      PORT: 8787,
+      MAX_LATENESS_MINUTES: 360,
+      PUBLIC_URL: 'http://127.0.0.1:8787',
+    });
+    expect(c.publicUrlSet).toBe(false);
+  });
+
+  it('takes MAIL_FROM as one address, with or without a display name', () => {
+    for (const ok of ['Paperboy <digest@example.org>', 'digest@example.org', '"Paper, boy" <d@example.org>'])
+      expect(loadConfig({ MAIL_FROM: ok }, '/tmp').MAIL_FROM).toBe(ok);
+    for (const bad of ['garbage', 'a@example.org, b@example.org', 'Paperboy <>', 'Paperboy'])
+      expect(() => loadConfig({ MAIL_FROM: bad }, '/tmp'), bad).toThrow(/MAIL_FROM: must be one email address/);
   });
 });
