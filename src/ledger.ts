@@ -70,6 +70,8 @@ export class Ledger {
   /** Papers of the last message prepared for (date, subscriber). */
   private papers = new Map<string, string[]>();
   private datesBySubscriber = new Map<string, Set<string>>();
+  /** Subscribers a message for a date was addressed to, by date and lower-case address. */
+  private byAddress = new Map<string, Set<string>>();
   /** Lines that could not be parsed (a torn write), for the operator. */
   readonly damaged: number[] = [];
   /**
@@ -186,6 +188,10 @@ export class Ledger {
     const key = `${ev.date}\n${ev.subscriber}`;
     this.latest.set(key, ev);
     if (ev.papers) this.papers.set(key, ev.papers);
+    if (ev.email) {
+      const at = `${ev.date}\n${ev.email.toLowerCase()}`;
+      this.byAddress.set(at, (this.byAddress.get(at) ?? new Set()).add(ev.subscriber));
+    }
     const dates = this.datesBySubscriber.get(ev.subscriber) ?? new Set<string>();
     dates.add(ev.date);
     this.datesBySubscriber.set(ev.subscriber, dates);
@@ -243,6 +249,18 @@ export class Ledger {
       for (const p of this.papers.get(key) ?? []) out.add(p);
     }
     return out;
+  }
+
+  /**
+   * Another subscriber whose digest for `date` went (or may have gone) to `email`: two files
+   * with one address, or an address moved from one file to another during the day. The
+   * ledger is kept per subscriber id, so without this the address would get the day twice.
+   */
+  deliveredToAddress(date: string, email: string, except: string): string | undefined {
+    for (const id of this.byAddress.get(`${date}\n${email.toLowerCase()}`) ?? []) {
+      if (id !== except && DELIVERED_OR_MAYBE.has(this.latest.get(`${date}\n${id}`)!.state)) return id;
+    }
+    return undefined;
   }
 
   /** The last state of each digest date of a subscriber, newest date first. */

@@ -254,6 +254,12 @@ function isSettled(ledger: Ledger, date: string, subscriber: string): boolean {
   return state !== undefined && (FINAL_STATES.has(state) || state === 'sending');
 }
 
+/** Why not to send: the date's digest already went (or may have) to this address under another subscriber id. */
+function sentToAddress(ledger: Ledger, date: string, sub: Pick<Subscriber, 'id' | 'email'>): string | undefined {
+  const twin = ledger.deliveredToAddress(date, sub.email, sub.id);
+  return twin && `the ${date} digest already went to ${sub.email} as subscriber "${twin}"`;
+}
+
 async function handleSubscriber(sub: Subscriber, filed: ReturnType<typeof fileListing>, opts: RunOptions, deps: RunDeps): Promise<Outcome> {
   const { ledger } = deps;
   if (sub.status !== 'active') return { subscriber: sub.id, state: 'skipped', reason: `status is ${sub.status}` };
@@ -264,6 +270,11 @@ async function handleSubscriber(sub: Subscriber, filed: ReturnType<typeof fileLi
       state: 'skipped',
       reason: `already ${previous.state === 'sending' ? 'attempted (possibly delivered)' : previous.state} for ${opts.date}`,
     };
+  }
+  const twin = sentToAddress(ledger, opts.date, sub);
+  if (twin) {
+    if (!opts.dryRun) ledger.record({ date: opts.date, subscriber: sub.id, state: 'skipped', reason: twin });
+    return { subscriber: sub.id, state: 'skipped', reason: twin };
   }
   const digest = composeDigest(sub, filed, opts.date, deps, ledger.papersSentBefore(sub.id, opts.date));
   if (!digest.email) {
@@ -285,6 +296,11 @@ async function handleSubscriber(sub: Subscriber, filed: ReturnType<typeof fileLi
       const reason = fresh ? `status changed to ${fresh.status}` : 'subscriber file removed';
       ledger.record({ date: opts.date, subscriber: sub.id, state: 'skipped', reason });
       return { subscriber: sub.id, state: 'skipped', reason };
+    }
+    const moved = fresh.email === sub.email ? undefined : sentToAddress(ledger, opts.date, fresh);
+    if (moved) {
+      ledger.record({ date: opts.date, subscriber: sub.id, state: 'skipped', reason: moved });
+      return { subscriber: sub.id, state: 'skipped', reason: moved };
     }
     // The links in the body are signed for the address; if it changed since selection, compose again.
     const current =
