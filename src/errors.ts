@@ -6,6 +6,7 @@
  */
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 export type ErrorCode =
   | 'CONFIG' // bad environment / .env
@@ -50,4 +51,16 @@ export async function runScript(moduleUrl: string, name: string, main: (argv: st
     console.error(`paperboy ${name}: ${e.message}`);
     return 2;
   });
+}
+
+/** A script's flags, strictly: an unknown or misspelt flag is a usage error (exit 2), not silently ignored. */
+export function scriptFlags<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O) {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+  } catch (e) {
+    const known = Object.keys(options)
+      .map((k) => `--${k}`)
+      .join(', ');
+    throw new PaperboyError('USAGE', `${(e as Error).message.split('\n')[0]} (known flags: ${known})`);
+  }
 }

@@ -19,7 +19,7 @@ import { loadCatalog, type Catalog } from './catalog.js';
 import { PACKAGE_ROOT } from './config.js';
 import { learnedPath } from './learned.js';
 import { analyse, Matcher } from './matcher.js';
-import { PaperboyError, runScript } from './errors.js';
+import { PaperboyError, runScript, scriptFlags } from './errors.js';
 import { formatIssues } from './yamlfile.js';
 import { z } from 'zod';
 
@@ -171,16 +171,21 @@ function report(name: string, e: Evaluation): void {
 }
 
 async function main(argv: string[]): Promise<number> {
+  const flags = scriptFlags(argv, { 'hand-only': { type: 'boolean' }, errors: { type: 'string' }, check: { type: 'boolean' } });
+  if (flags.errors !== undefined && flags.errors !== 'dev' && flags.errors !== 'heldout')
+    throw new PaperboyError('USAGE', `--errors: expected dev or heldout, got "${flags.errors}"`);
   const loaded = await loadCatalog(path.join(PACKAGE_ROOT, 'subscribers'));
-  const catalog: Catalog = argv.includes('--hand-only') ? { ...loaded, learned: undefined } : loaded;
+  const catalog: Catalog = flags['hand-only'] ? { ...loaded, learned: undefined } : loaded;
   console.log(
     catalog.learned
       ? `catalog: ${loaded.file} + learned terms (${learnedPath(path.dirname(loaded.file))}, trained on ${catalog.learned.trainedOn.papers} papers)`
       : `catalog: ${loaded.file}, hand-written keywords only`,
   );
-  const dev = evaluate(loadLabelled(path.join(EVAL_DIR, 'papers.dev.jsonl')), catalog);
-  const heldout = evaluate(loadLabelled(path.join(EVAL_DIR, 'papers.heldout.jsonl')), catalog);
-  const errorsOf = argv.includes('--errors') ? argv[argv.indexOf('--errors') + 1] : undefined;
+  const devItems = loadLabelled(path.join(EVAL_DIR, 'papers.dev.jsonl'));
+  const heldoutItems = loadLabelled(path.join(EVAL_DIR, 'papers.heldout.jsonl'));
+  const dev = evaluate(devItems, catalog);
+  const heldout = evaluate(heldoutItems, catalog);
+  const errorsOf = flags.errors;
   if (errorsOf) {
     const e = errorsOf === 'heldout' ? heldout : dev;
     for (const x of e.errors.sort((a, b) => a.topic.localeCompare(b.topic) || a.kind.localeCompare(b.kind))) {
@@ -192,7 +197,15 @@ async function main(argv: string[]): Promise<number> {
   }
   report('development set (tuned on)', dev);
   report('held-out set (never tuned on)', heldout);
-  if (argv.includes('--check')) {
+  // Listings since 2025 carry ai_keywords, older ones do not: both must file well, so show them apart.
+  const withKeywords = heldoutItems.filter((i) => i.ai_keywords?.length);
+  if (withKeywords.length) {
+    const k = evaluate(withKeywords, catalog);
+    console.log(
+      `  of which with ai_keywords (${k.papers}): precision ${pct(k.micro.precision).trim()} recall ${pct(k.micro.recall).trim()} placement ${pct(k.placement.accuracy).trim()}`,
+    );
+  }
+  if (flags.check) {
     const b = loadBaseline().heldout;
     const fails = [
       heldout.micro.precision < b.precision &&

@@ -4,15 +4,25 @@
  * tokenised once; one pass over its tokens finds every term of every topic.
  *
  * Score of a (paper, topic) = Σ over the topic's distinct matched terms of
- *   weight × (TITLE if in the title + max(KEYWORDS × one abstract mention if in ai_keywords, BM25(tf in abstract)))
+ *   weight × (TITLE if in the title
+ *             + max(KEYWORDS × (one abstract mention + LEAD) if in ai_keywords,
+ *                   BM25(tf in abstract) + LEAD if in the abstract's first two sentences))
  * BM25's saturation and length normalisation keep a long abstract that
  * repeats a word from beating a short one that states it once. A paper is
  * filed when its score reaches the topic's threshold and no exclusion matched.
  *
+ * The opening sentences of an abstract say what field the paper is in ("Vision-
+ * language models often…", "We study reward hacking in…"); later ones name the
+ * methods and data it merely uses. Cross-validated on the labelled papers
+ * (eval/LABELLING.md), a bonus of 0.75 for a term in the first two sentences
+ * raised F1 from 81.0% to 82.0% (3 folds) and 81.2% to 82.1% (5 folds); the
+ * first sentence alone, three sentences, or a larger bonus did less.
+ *
  * ai_keywords are a model's summary of the abstract, and list the methods a
  * paper merely uses as readily as its subject. So a term listed there counts
- * as a stronger mention in the abstract (KEYWORDS × what one mention is worth
- * in this paper), in place of the abstract's own mentions, not on top of
+ * as a stronger mention in the abstract (KEYWORDS × what one mention in the
+ * lead is worth in this paper, so a keyword still counts more than any single
+ * abstract mention), in place of the abstract's own mentions, not on top of
  * them: added on top (the first design, title 3 + keywords 2 + abstract), a
  * listing with keywords filed many more papers than the same listing without
  * (cross-validated on the labelled papers that have them: precision 76.8% /
@@ -24,7 +34,9 @@ import { learnedFor } from './learned.js';
 import type { Paper } from './paper.js';
 import { compileTerm, tokenize, type Token } from './text.js';
 
-export const FIELD_WEIGHTS = { title: 3, keywords: 1.2, abstract: 1 } as const;
+export const FIELD_WEIGHTS = { title: 3, keywords: 1.2, abstract: 1, lead: 0.75 } as const;
+/** Sentences at the start of the abstract that count as its lead. */
+const LEAD_SENTENCES = 2;
 const BM25_K1 = 1.2;
 const BM25_B = 0.75;
 const AVG_ABSTRACT_TOKENS = 190;
@@ -37,6 +49,8 @@ export interface Doc {
   /** Each ai_keyword separately, so a phrase never spans two keywords. */
   keywords: Token[][];
   abstract: Token[];
+  /** How many of the abstract's tokens are its first LEAD_SENTENCES sentences. */
+  leadEnd: number;
 }
 
 export function analyse(paper: Pick<Paper, 'id' | 'title' | 'abstract' | 'aiKeywords'>): Doc {
@@ -45,7 +59,16 @@ export function analyse(paper: Pick<Paper, 'id' | 'title' | 'abstract' | 'aiKeyw
     title: tokenize(paper.title),
     keywords: paper.aiKeywords.map(tokenize),
     abstract: tokenize(paper.abstract),
+    leadEnd: tokenize(leadOf(paper.abstract)).length,
   };
+}
+
+/** The first LEAD_SENTENCES sentences: split after . ! or ? where a capital or "(" starts the next. */
+export function leadOf(abstract: string): string {
+  return abstract
+    .split(/(?<=[.!?])\s+(?=[A-Z(])/)
+    .slice(0, LEAD_SENTENCES)
+    .join(' ');
 }
 
 export interface TopicMatch {
@@ -82,6 +105,8 @@ type Field = 'title' | 'keywords' | 'abstract';
 interface Hit {
   title: boolean;
   keywords: boolean;
+  /** Mentioned in the abstract's lead. */
+  lead: boolean;
   tf: number;
 }
 
@@ -174,25 +199,26 @@ export class Matcher {
 
   /**
    * The unweighted evidence for every term of every group: TITLE if in the title
-   * + the larger of KEYWORDS × one abstract mention if in ai_keywords and BM25 of
-   * its abstract mentions; null for a group an exclusion vetoed. `scores` weighs
-   * this; training fits weights to it.
+   * + the larger of KEYWORDS × one lead mention if in ai_keywords and BM25 of its
+   * abstract mentions (+ LEAD if one is in the lead); null for a group an
+   * exclusion vetoed. `scores` weighs this; training fits weights to it.
    */
   evidence(doc: Doc): Array<Map<number, number> | null> {
     const hits: Array<Map<number, Hit>> = this.groups.map(() => new Map());
     const vetoed = new Set<number>();
-    const visit = (tokens: Token[], field: Field) => this.scan(tokens, field, hits, vetoed);
+    const visit = (tokens: Token[], field: Field) => this.scan(tokens, field, hits, vetoed, doc.leadEnd);
     visit(doc.title, 'title');
     for (const kw of doc.keywords) visit(kw, 'keywords');
     visit(doc.abstract, 'abstract');
     const lengthNorm = 1 - BM25_B + BM25_B * (doc.abstract.length / AVG_ABSTRACT_TOKENS);
     const bm25 = (tf: number) => (tf * (BM25_K1 + 1)) / (tf + BM25_K1 * lengthNorm);
-    const keyword = FIELD_WEIGHTS.keywords * bm25(1);
+    // A keyword is the paper's own summary of what it is about: 1.2 × the best one abstract mention can be, one in the lead.
+    const keyword = FIELD_WEIGHTS.keywords * (bm25(1) + FIELD_WEIGHTS.lead);
     return hits.map((termHits, gi) => {
       if (vetoed.has(gi)) return null;
       const values = new Map<number, number>();
       for (const [ti, h] of termHits) {
-        const abstract = FIELD_WEIGHTS.abstract * (h.tf > 0 ? bm25(h.tf) : 0);
+        const abstract = FIELD_WEIGHTS.abstract * (h.tf > 0 ? bm25(h.tf) : 0) + (h.lead ? FIELD_WEIGHTS.lead : 0);
         values.set(ti, (h.title ? FIELD_WEIGHTS.title : 0) + Math.max(h.keywords ? keyword : 0, abstract));
       }
       return values;
@@ -225,7 +251,7 @@ export class Matcher {
     return out.sort((a, b) => b.score - a.score || a.topic.localeCompare(b.topic));
   }
 
-  private scan(tokens: Token[], field: Field, hits: Array<Map<number, Hit>>, vetoed: Set<number>) {
+  private scan(tokens: Token[], field: Field, hits: Array<Map<number, Hit>>, vetoed: Set<number>, leadEnd: number) {
     // One occurrence counts once even when two variants of a term match it.
     const lastAt = new Map<string, number>();
     const record = (e: Entry, at: number) => {
@@ -237,10 +263,13 @@ export class Matcher {
       if (lastAt.get(id) === at) return;
       lastAt.set(id, at);
       const map = hits[e.group]!;
-      const h = map.get(e.term) ?? { title: false, keywords: false, tf: 0 };
+      const h = map.get(e.term) ?? { title: false, keywords: false, lead: false, tf: 0 };
       if (field === 'title') h.title = true;
       else if (field === 'keywords') h.keywords = true;
-      else h.tf += 1;
+      else {
+        h.tf += 1;
+        if (at < leadEnd) h.lead = true;
+      }
       map.set(e.term, h);
     };
     for (let i = 0; i < tokens.length; i++) {

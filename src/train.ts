@@ -30,7 +30,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { loadCatalog, type Catalog } from './catalog.js';
-import { PaperboyError, runScript } from './errors.js';
+import { PaperboyError, runScript, scriptFlags } from './errors.js';
 import { PACKAGE_ROOT } from './config.js';
 import { EVAL_DIR, evaluate, loadLabelled, micro, ratio, type Labelled } from './evaluate.js';
 import { LEARNED_VERSION, saveLearned, type Learned } from './learned.js';
@@ -254,13 +254,31 @@ function optionsFrom(arg: (name: string) => string | undefined): TrainOptions {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const arg = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
+  const text = { type: 'string' } as const;
+  const flag = { type: 'boolean' } as const;
+  const flags: Record<string, string | boolean | undefined> = scriptFlags(argv, {
+    subscribers: text,
+    labels: text,
+    cv: flag,
+    folds: text,
+    'dry-run': flag,
+    cutoff: text,
+    keep: text,
+    l2: text,
+    relative: text,
+    epochs: text,
+    'min-papers': text,
+  });
+  const arg = (name: string) => {
+    const v = flags[name.replace(/^--/, '')];
+    return typeof v === 'string' ? v : undefined;
+  };
   const subscribersDir = path.resolve(arg('--subscribers') ?? path.join(PACKAGE_ROOT, 'subscribers'));
   const labelsFile = path.resolve(arg('--labels') ?? path.join(EVAL_DIR, 'papers.dev.jsonl'));
   const opts = optionsFrom(arg);
   const catalog = await loadCatalog(subscribersDir);
   const items = loadLabelled(labelsFile);
-  if (argv.includes('--cv')) {
+  if (flags.cv) {
     const folds = Number(arg('--folds') ?? 3);
     if (!Number.isInteger(folds) || folds < 2 || folds > 20)
       throw new PaperboyError('USAGE', `--folds: expected 2 to 20, got "${arg('--folds')}"`);
@@ -295,7 +313,7 @@ async function main(argv: string[]): Promise<number> {
       );
     }
   }
-  if (argv.includes('--dry-run')) {
+  if (flags['dry-run']) {
     console.log('dry run: nothing written');
     return 0;
   }

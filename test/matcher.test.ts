@@ -89,13 +89,34 @@ describe('matching terms', () => {
 
   it('counts a term in ai_keywords in place of its abstract mention, not on top of it', () => {
     const m = new Matcher([group(['reasoning'])]);
-    const text = 'We study reasoning in small models.';
+    // The mention comes after the lead (first two sentences), so only the keyword rule is at work.
+    const text = 'Small models are cheap. They run anywhere. We study reasoning.';
     const abstractOnly = m.scores(doc('x', text))[0]!.score;
     const both = m.scores(doc('x', text, ['reasoning']))[0]!.score;
-    // Listed as a keyword: a stronger mention (× 1.2), where adding it on top made it worth 3 mentions.
-    expect(both).toBeCloseTo(abstractOnly * 1.2, 2);
+    // Listed as a keyword: 1.2 × the strongest single abstract mention (one in the lead), where adding it on
+    // top made it worth 3 mentions.
+    const inLead = m.scores(doc('x', 'We study reasoning. Small models are cheap. They run anywhere.'))[0]!.score;
+    expect(both).toBeCloseTo(inLead * 1.2, 2);
+    expect(both).toBeGreaterThan(inLead);
+    expect(inLead).toBeGreaterThan(abstractOnly);
+    // Where the abstract also names it in the lead, still once, not on top.
+    expect(m.scores(doc('x', 'We study reasoning. Small models are cheap. They run anywhere.', ['reasoning']))[0]!.score).toBeCloseTo(
+      both,
+      2,
+    );
     // A keyword the abstract does not use still counts, as one strong mention.
-    expect(m.scores(doc('x', 'We study small models.', ['reasoning']))[0]!.score).toBeCloseTo(both, 1);
+    expect(m.scores(doc('x', 'Small models are cheap. They run anywhere. We study them.', ['reasoning']))[0]!.score).toBeCloseTo(both, 2);
+  });
+
+  it("counts a term in the abstract's first two sentences above the same term later on", () => {
+    const m = new Matcher([group(['reward model'])]);
+    const score = (abstract: string) => m.scores(doc('x', abstract))[0]!.score;
+    // Same words, same length: only where the term stands differs.
+    const opening = score('We train a reward model for agents. Agents act in a web browser. It helps them plan their work.');
+    const second = score('Agents act in a web browser. We train a reward model for agents. It helps them plan their work.');
+    const later = score('Agents act in a web browser. It helps them plan their work. We train a reward model for agents.');
+    expect(opening).toBeCloseTo(second, 3);
+    expect(opening - later).toBeCloseTo(0.75, 3);
   });
 
   it('does not let a long abstract win by repetition or length', () => {

@@ -281,6 +281,10 @@ describe('npm run train:topics', () => {
     const bad = run([...base, '--cutoff', '2']);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('--cutoff: expected a number from 0.01 to 0.99, got "2"');
+    // A misspelt flag would otherwise train with the default and look like a result for the setting meant.
+    const typo = run([...base, '--cutof', '0.3']);
+    expect(typo.status).toBe(2);
+    expect(typo.stderr).toMatch(/Unknown option '--cutof' \(known flags: .*--cutoff/);
     await writeFile(labels, `${JSON.stringify(items[0])}\n{"id": "2501.1", "title": "x", "labels": "peft"}\n`);
     const badLabels = run(base);
     expect(badLabels.status).toBe(2);
