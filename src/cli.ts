@@ -63,8 +63,33 @@ export async function main(argv = process.argv): Promise<void> {
       process.exitCode = e.code === 'USAGE' || e.code === 'CONFIG' ? 2 : 1;
       return;
     }
+    const fsError = fileSystemMessage(e);
+    if (fsError) {
+      // A path the user gave that cannot be used (--out in a missing folder, --data-dir that is a file): say which.
+      process.stderr.write(`paperboy: ${fsError}\n`);
+      process.exitCode = 1;
+      return;
+    }
     throw e;
   }
+}
+
+const FS_CODES: Record<string, string> = {
+  ENOENT: 'no such file or folder',
+  ENOTDIR: 'a part of the path is a file, not a folder',
+  EISDIR: 'is a folder, not a file',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+  EEXIST: 'already exists',
+};
+
+/** "cannot open /x/y: no such file or folder (ENOENT)" for a file-system error on a path, else undefined. */
+function fileSystemMessage(e: unknown): string | undefined {
+  const err = e as NodeJS.ErrnoException;
+  if (!(e instanceof Error) || typeof err.code !== 'string' || !FS_CODES[err.code] || typeof err.path !== 'string') return undefined;
+  return `cannot ${err.syscall ?? 'use'} ${err.path}: ${FS_CODES[err.code]} (${err.code})`;
 }
 
 await main();

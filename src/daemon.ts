@@ -57,6 +57,8 @@ export interface TickReport {
   /** Recorded skipped because the listing never came before the deadline. */
   skipped: Delivery[];
   runs: RunSummary[];
+  /** Why a run could not be made (listing unreachable or unreadable, other errors): `schedule --once` exits 1. */
+  errors: string[];
   nextDueAt?: Date;
 }
 
@@ -132,7 +134,7 @@ export class Daemon {
   async tick(): Promise<TickReport> {
     const { config, log } = this.opts;
     const now = this.clock.now();
-    const report: TickReport = { at: now, due: [], missed: [], deferred: [], skipped: [], runs: [] };
+    const report: TickReport = { at: now, due: [], missed: [], deferred: [], skipped: [], runs: [], errors: [] };
     const parts = await loadParts(config);
     const { subscribers } = await parts.store.list();
     const recipients = subscribers.filter((s) => s.status === 'active').map((s) => ({ id: s.id, timezone: s.timezone, hour: s.hour }));
@@ -243,6 +245,7 @@ export class Daemon {
         : summary && summary.papers === 0
           ? `the listing for ${date} is empty`
           : undefined;
+    if (failure) report.errors.push(`${date}: ${describeError(failure)}`);
     if (failure && isPaperboyError(failure) && failure.code === 'LISTING') {
       // Fetched, but not a listing we can read (the API's format changed?): unlike a listing not out
       // yet, waiting will not fix it, and someone has to look.

@@ -271,6 +271,11 @@ describe('paperboy preview', () => {
     const eml = await run([...base, '--format', 'eml', '--out', out]);
     expect(eml.code).toBe(0);
     expect(await readFile(out, 'utf8')).toMatch(/^List-Unsubscribe:\s+<https:\/\/digest\.example\.org\/unsubscribe\/u\.preview\./m);
+    // A path that cannot be written is named in one line, without a stack trace.
+    const missing = path.join(dir.dir, 'no-such-folder', 'x.html');
+    const bad = await run([...base, '--format', 'html', '--out', missing]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.trim()).toBe(`paperboy: cannot open ${missing}: no such file or folder (ENOENT)`);
   });
 
   it('refuses an unknown topic and a missing subscriber with a clear message', async () => {

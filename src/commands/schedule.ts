@@ -1,7 +1,7 @@
 /** `paperboy schedule`: the long-running scheduler daemon (src/daemon.ts). */
 import type { Command } from 'commander';
 import { makeSource, makeTransport } from '../context.js';
-import { Daemon } from '../daemon.js';
+import { Daemon, type TickReport } from '../daemon.js';
 import { trapShutdown } from '../shutdown.js';
 import { setup } from './shared.js';
 
@@ -26,12 +26,11 @@ export function registerSchedule(program: Command): void {
           missed: report.missed.length,
           deferred: report.deferred.length,
           skipped: report.skipped.length,
+          errors: report.errors.length,
           busy: report.busy,
           next: report.nextDueAt?.toISOString(),
         });
-        if (report.busy) process.exitCode = 4;
-        else if (report.runs.some((r) => r.aborted)) process.exitCode = 3;
-        else if (report.runs.some((r) => r.failed > 0 || r.invalid.length > 0)) process.exitCode = 1;
+        process.exitCode = onceExitCode(report);
         return;
       }
       let stopped!: () => void;
@@ -46,4 +45,12 @@ export function registerSchedule(program: Command): void {
       // Everything is closed; if a stray handle kept the process alive, do not hang the service manager.
       setTimeout(() => process.exit(0), 5000).unref();
     });
+}
+
+/** `schedule --once` exits as `run` does: 4 lock held, 3 stopped early, 1 a failure (listing, delivery, subscriber file), else 0. */
+export function onceExitCode(report: TickReport): number {
+  if (report.busy) return 4;
+  if (report.runs.some((r) => r.aborted)) return 3;
+  if (report.errors.length > 0 || report.runs.some((r) => r.failed > 0 || r.invalid.length > 0)) return 1;
+  return 0;
 }

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { onceExitCode } from '../../src/commands/schedule.js';
 import { makeTransport } from '../../src/context.js';
 import { Daemon } from '../../src/daemon.js';
 import { PaperboyError } from '../../src/errors.js';
@@ -164,6 +165,20 @@ describe('Daemon ticks (fake clock)', () => {
       }),
     ]);
     expect(smtp.received).toHaveLength(0);
+  });
+
+  it('reports a listing that could not be had as an error of the tick, so schedule --once exits 1', async () => {
+    world = await makeWorld(1);
+    smtp = await startSmtp();
+    const clock = { t: at('2026-03-03T06:00:10Z') };
+    const down = await makeDaemon(world, smtp, clock, fakeSource({ now: 'down' }).source).daemon.tick();
+    expect(down.errors).toEqual([expect.stringMatching(/^2026-03-02: /)]);
+    expect(onceExitCode(down)).toBe(1);
+    // An empty listing is a day not published yet (or a holiday), not an error.
+    const empty = await makeDaemon(world, smtp, clock, fakeSource({ now: 'empty' }).source).daemon.tick();
+    expect(empty.errors).toEqual([]);
+    expect(empty.deferred).toHaveLength(1);
+    expect(onceExitCode(empty)).toBe(0);
   });
 
   it('records the day as skipped, with the reason, when the listing is still missing at the deadline', async () => {
