@@ -50,7 +50,8 @@ export const envSchema = z.object({
     ),
   /**
    * Public base URL of `paperboy serve`, used for unsubscribe and manage links. Use https in production.
-   * Unset: http://127.0.0.1:PORT (and `serve --port N` makes it port N), i.e. the web app on this machine.
+   * Unset: http://127.0.0.1:PORT, i.e. the web app on this machine (`serve --port N` makes it port N inside the web app only;
+   * emails sent by run/schedule use PORT).
    */
   PUBLIC_URL: httpUrl.default('http://127.0.0.1:8787'),
   /**
