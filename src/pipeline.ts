@@ -155,7 +155,7 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
     try {
       await deps.transport.verify();
     } catch (e) {
-      summary.aborted = `the SMTP server cannot be used (${deps.transport.name}): ${describeError(e)}; nothing was sent`;
+      summary.aborted = `${cannotUse(deps.transport.name)}: ${describeError(e)}; nothing was sent`;
       log.error('run.aborted', { reason: summary.aborted });
       return summary;
     }
@@ -198,7 +198,7 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
     } catch (e) {
       if (e instanceof SendError && e.kind === 'fatal') {
         // The transport cannot work at all: stop now rather than fail everyone the same way.
-        summary.aborted = `the SMTP server cannot be used (${deps.transport.name}): ${e.message}; stopped, nothing more was sent`;
+        summary.aborted = `${cannotUse(deps.transport.name)}: ${e.message}; stopped, nothing more was sent`;
         log.error('run.aborted', { reason: summary.aborted, subscriber: sub.id });
         break;
       }
@@ -244,6 +244,10 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
   });
   return summary;
 }
+
+/** The outbox is a folder, not a server: say which one failed. */
+const cannotUse = (transport: string) =>
+  transport.startsWith('outbox ') ? `the ${transport} cannot be written` : `the SMTP server cannot be used (${transport})`;
 
 const lockLost = (e: Error, left: number) =>
   `interrupted (${e.message}); ${left} subscriber(s) not handled here: the run that holds the lock, or the next one, sends them`;

@@ -183,7 +183,7 @@ export function classify(e: unknown, at: { dataStarted?: boolean } = {}): SendEr
 /** Writes each message to <dir>/<date>/<subscriber>.eml: the default when no SMTP server is configured. */
 export function outboxTransport(dir: string): Transport {
   return {
-    name: dir,
+    name: `outbox ${dir}`,
     async verify() {
       await mkdir(dir, { recursive: true });
     },
