@@ -3,31 +3,24 @@ import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { run } from '../../src/pipeline.js';
-import { smtpTransport, type Transport } from '../../src/transport.js';
-import { startSmtp, type TestSmtp } from '../helpers/smtp.js';
-import { DATE, emailOf, makeWorld, pipelineDeps, recipients, type World } from './world.js';
+import { smtpTransport } from '../../src/transport.js';
+import { startSmtp } from '../helpers/smtp.js';
+import { DATE, emailOf, makeWorld, pipelineDeps, recipients, stopAll, type Started } from './world.js';
 
-let world: World | undefined;
-let smtp: TestSmtp | undefined;
-let transport: Transport | undefined;
-afterEach(async () => {
-  await transport?.close();
-  await smtp?.close();
-  await world?.cleanup();
-  world = smtp = transport = undefined;
-});
+const s: Started = {};
+afterEach(() => stopAll(s));
 
 async function runOnce() {
-  transport = smtpTransport({ url: smtp!.url });
-  const summary = await run({ date: DATE }, (await pipelineDeps(world!, transport)).deps);
-  await transport.close();
+  s.transport = smtpTransport({ url: s.smtp!.url });
+  const summary = await run({ date: DATE }, (await pipelineDeps(s.world!, s.transport)).deps);
+  await s.transport.close();
   return summary;
 }
 
 describe('an address in two subscriber files', () => {
   it('gets the day once when a second file with its address sorts first, and the run says why', async () => {
-    world = await makeWorld(2);
-    smtp = await startSmtp();
+    const world = (s.world = await makeWorld(2));
+    const smtp = (s.smtp = await startSmtp());
     expect((await runOnce()).sent).toBe(2);
     // Later the same day someone adds a file with s02's address (in another case) that sorts before s02.yaml.
     await writeFile(path.join(world.subscribers, 's00.yaml'), `email: ${emailOf(2).toUpperCase()}\ntop_of_day: 1\n`);
@@ -41,8 +34,8 @@ describe('an address in two subscriber files', () => {
   });
 
   it('gets the day once when the address moves to a new file after it was sent', async () => {
-    world = await makeWorld(2);
-    smtp = await startSmtp();
+    const world = (s.world = await makeWorld(2));
+    const smtp = (s.smtp = await startSmtp());
     await runOnce();
     await rm(path.join(world.subscribers, 's02.yaml'));
     await writeFile(path.join(world.subscribers, 's03.yaml'), `email: ${emailOf(2)}\ntop_of_day: 2\n`);

@@ -14,6 +14,7 @@ import { memoryLogger } from '../../src/log.js';
 import type { RunDeps } from '../../src/pipeline.js';
 import { fileSource } from '../../src/sources/file.js';
 import type { Transport } from '../../src/transport.js';
+import type { TestSmtp } from '../helpers/smtp.js';
 import { cleanEnv, FIXTURES, scratchDir } from '../helpers/cli.js';
 
 export const LISTING = path.join(FIXTURES, 'hf-daily-papers-2024-10-25.json');
@@ -94,3 +95,17 @@ export async function pipelineDeps(world: World, transport: Transport, overrides
 
 /** Recipients of received messages, in arrival order. */
 export const recipients = (received: Array<{ envelope: { to: string[] } }>) => received.flatMap((r) => r.envelope.to);
+
+/** What a delivery test started; `stopAll` closes it after each test, whatever happened. */
+export interface Started {
+  world?: World;
+  smtp?: TestSmtp;
+  transport?: Transport;
+}
+
+export async function stopAll(s: Started): Promise<void> {
+  await s.transport?.close();
+  await s.smtp?.close();
+  await s.world?.cleanup();
+  s.world = s.smtp = s.transport = undefined;
+}
