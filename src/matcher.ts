@@ -212,7 +212,7 @@ export class Matcher {
     visit(doc.abstract, 'abstract');
     const lengthNorm = 1 - BM25_B + BM25_B * (doc.abstract.length / AVG_ABSTRACT_TOKENS);
     const bm25 = (tf: number) => (tf * (BM25_K1 + 1)) / (tf + BM25_K1 * lengthNorm);
-    // A keyword is the paper's own summary of what it is about: 1.2 × the best one abstract mention can be, one in the lead.
+    // A keyword is the paper's summary of itself: 1.2 × the most one abstract mention can count (one in the lead).
     const keyword = FIELD_WEIGHTS.keywords * (bm25(1) + FIELD_WEIGHTS.lead);
     return hits.map((termHits, gi) => {
       if (vetoed.has(gi)) return null;
