@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import dotenv from 'dotenv';
 import cron from 'node-cron';
+import addressparser from 'nodemailer/lib/addressparser/index.js';
 import { PaperboyError } from './errors.js';
 import { plainMessage } from './yamlfile.js';
 
@@ -43,11 +44,9 @@ export const envSchema = z.object({
     .string()
     .trim()
     .default('Paperboy <paperboy@localhost>')
-    // One mailbox: anything else reaches the SMTP server as an empty envelope sender and the email has no From.
-    .refine(
-      (s) => /^(?:[^<>@]*<[^\s@<>,;]+@[^\s@<>,;]+>|[^\s@<>,;"]+@[^\s@<>,;"]+)$/.test(s),
-      'must be one email address, e.g. "Paperboy <digest@example.org>" or digest@example.org',
-    ),
+    // One mailbox, read by the parser nodemailer itself uses: anything else reaches the SMTP server as an
+    // empty envelope sender and the email has no From.
+    .refine(isOneMailbox, 'must be one email address, e.g. "Paperboy <digest@example.org>" or digest@example.org'),
   /**
    * Public base URL of `paperboy serve`, used for unsubscribe and manage links. Use https in production.
    * Unset: http://127.0.0.1:PORT, i.e. the web app on this machine (`serve --port N` makes it port N inside the web app only;
@@ -155,6 +154,11 @@ export type Env = z.infer<typeof envSchema>;
 
 /** The web app on this machine: what an unset PUBLIC_URL means (for PORT here, for `serve --port` there). */
 export const localUrl = (port: number) => `http://127.0.0.1:${port}`;
+
+function isOneMailbox(s: string): boolean {
+  const parsed = addressparser(s, { flatten: true });
+  return parsed.length === 1 && /^[^\s@]+@[^\s@]+$/.test(parsed[0]!.address);
+}
 
 export function isTimeZone(tz: string): boolean {
   try {
