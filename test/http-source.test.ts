@@ -102,6 +102,19 @@ describe('Hugging Face source over real HTTP', () => {
     expect(calls).toBe(1);
   });
 
+  it("quotes a 4xx answer's own reason, as one short line", async () => {
+    const base = await serve((req, res) => {
+      res.writeHead(400, { 'content-type': req.url === '/json' ? 'application/json' : 'text/plain' });
+      if (req.url === '/json') res.end(JSON.stringify({ error: 'Invalid date:\n must be YYYY-MM-DD' }));
+      else if (req.url === '/html') res.end('<!doctype html><html><body>Bad</body></html>');
+      else res.end('x'.repeat(10_000));
+    });
+    await expect(getText(`${base}/json`, http())).rejects.toThrow(/HTTP 400 Bad Request \(Invalid date: must be YYYY-MM-DD\)$/);
+    await expect(getText(`${base}/html`, http())).rejects.toThrow(/HTTP 400 Bad Request$/);
+    const long = await getText(`${base}/text`, http()).catch((e: Error) => e.message);
+    expect(long).toMatch(/\(x{200}…\)$/);
+  });
+
   it('refuses a response over the size cap', async () => {
     const base = await serve((_req, res) => res.end('x'.repeat(5000)));
     await expect(getText(base, http({ maxBytes: 1000 }))).rejects.toThrow(/exceeds the 1000-byte cap/);

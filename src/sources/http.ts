@@ -103,8 +103,8 @@ async function getOnce(raw: string, opts: HttpOptions): Promise<string> {
       throw new Retryable(`HTTP ${res.status}`, parseRetryAfter(res.headers.get('retry-after')));
     }
     if (!res.ok) {
-      await res.body?.cancel();
-      throw new PaperboyError('SOURCE', `${url.href}: HTTP ${res.status} ${res.statusText}`);
+      const reason = await errorReason(res);
+      throw new PaperboyError('SOURCE', `${url.href}: HTTP ${res.status} ${res.statusText}${reason ? ` (${reason})` : ''}`);
     }
     return readCapped(res, opts.maxBytes, url.href);
   }
@@ -132,6 +132,48 @@ async function readCapped(res: Response, maxBytes: number, where: string): Promi
     throw new Retryable(`body interrupted: ${(e as Error).message}`);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Longest server explanation quoted in an error: enough for "Invalid date format", not a whole HTML page. */
+const REASON_CHARS = 200;
+
+/**
+ * What a 4xx body says went wrong (the API answers `{"error": "..."}`), so an operator sees
+ * "date must be YYYY-MM-DD" rather than a bare 400. Read only up to a few KB, and quoted as one
+ * line of printable text: it is the server's words, going into a log.
+ */
+async function errorReason(res: Response): Promise<string> {
+  let text = '';
+  try {
+    if (!res.body) return '';
+    const reader = res.body.getReader();
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    while (total < 4096) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      total += value.byteLength;
+    }
+    await reader.cancel().catch(() => {});
+    text = Buffer.concat(chunks).toString('utf8');
+  } catch {
+    return '';
+  }
+  let said = text;
+  try {
+    const json: unknown = JSON.parse(text);
+    if (json && typeof json === 'object') {
+      const o = json as Record<string, unknown>;
+      const field = [o.error, o.message, o.detail].find((v) => typeof v === 'string');
+      if (typeof field === 'string') said = field;
+    }
+  } catch {
+    // Not JSON (an HTML error page, plain text): its text is the reason.
+  }
+  if (/^\s*</.test(said)) return ''; // markup says nothing useful in one line
+  const line = said.replace(/[\p{Cc}\p{Cf}]+/gu, ' ').replace(/\s+/g, ' ').trim();
+  return line.length > REASON_CHARS ? `${[...line].slice(0, REASON_CHARS).join('')}…` : line;
 }
 
 /** Retry-After is either delta-seconds or an HTTP date. */
