@@ -12,6 +12,8 @@ export interface ParsedListing {
   papers: Paper[];
   /** One line per dropped or merged item, naming it. */
   warnings: string[];
+  /** How many of `warnings` are duplicate items merged into another copy (not papers lost). */
+  duplicates?: number;
   /**
    * The newest day (YYYY-MM-DD) an item was put on the Daily Papers list, when the
    * payload says: `paper.submittedOnDailyAt` (2025+), else the item's own `publishedAt`
@@ -53,6 +55,7 @@ export function parseListing(payload: unknown, origin: string): ParsedListing {
   const items = listingItems(payload, origin);
   const warnings: string[] = [];
   const byId = new Map<string, Paper>();
+  let duplicates = 0;
   items.forEach((raw, index) => {
     const result = parseItem(raw);
     if (typeof result === 'string') {
@@ -62,6 +65,7 @@ export function parseListing(payload: unknown, origin: string): ParsedListing {
     const seen = byId.get(result.id);
     if (seen) {
       warnings.push(`${origin}: item ${index} (${result.id}) is a duplicate; kept one copy`);
+      duplicates++;
       // Keep the copy with the stronger community signal; the text is the same paper's.
       if (result.upvotes > seen.upvotes) byId.set(result.id, result);
       return;
@@ -78,7 +82,7 @@ export function parseListing(payload: unknown, origin: string): ParsedListing {
     );
   }
   const listedOn = newestDay(items.map(listedDay));
-  return { papers: [...byId.values()], warnings, ...(listedOn ? { listedOn } : {}) };
+  return { papers: [...byId.values()], warnings, ...(duplicates ? { duplicates } : {}), ...(listedOn ? { listedOn } : {}) };
 }
 
 /** The latest of some YYYY-MM-DD… dates, as YYYY-MM-DD (ISO strings sort by time). */

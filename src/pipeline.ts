@@ -110,11 +110,14 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
   summary.papers = listing.papers.length;
   summary.listingWarnings = listing.warnings;
   for (const w of listing.warnings) log.warn('listing.item_dropped', { detail: w });
+  // A duplicate is merged into its other copy, not lost: counted apart so "dropped" means papers nobody will get.
+  const duplicates = listing.duplicates ?? 0;
   log.info('listing.fetched', {
     date: opts.date,
     source: deps.source.name,
     papers: listing.papers.length,
-    dropped: listing.warnings.length,
+    dropped: listing.warnings.length - duplicates,
+    ...(duplicates ? { duplicates } : {}),
   });
   const gap = listingDateGap(listing, opts.date);
   if (gap && Math.abs(gap.days) > gap.slack)

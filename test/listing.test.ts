@@ -3,6 +3,9 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listingDateGap, parseListing } from '../src/listing.js';
 import { safeHttpsUrl } from '../src/paper.js';
+import { run } from '../src/pipeline.js';
+import { outboxTransport } from '../src/transport.js';
+import { DATE, makeWorld, pipelineDeps } from './delivery/world.js';
 import { FIXTURES } from './helpers/cli.js';
 
 const load = (name: string) => JSON.parse(readFileSync(path.join(FIXTURES, name), 'utf8')) as unknown;
@@ -81,6 +84,21 @@ describe('parseListing on bad input', () => {
     expect(papers).toHaveLength(1);
     expect(papers[0]!.upvotes).toBe(9);
     expect(warnings[0]).toMatch(/duplicate/);
+  });
+
+  it('logs a merged duplicate apart from dropped items: no paper of it is lost', async () => {
+    const world = await makeWorld(1);
+    try {
+      const listing = parseListing([good, { paper: { ...good.paper, id: '2410.00001v2' } }, { paper: { id: 'x' } }], 'mixed.json');
+      expect(listing.duplicates).toBe(1);
+      const { deps, log } = await pipelineDeps(world, outboxTransport(path.join(world.dir, 'outbox')), {
+        source: { name: 'mixed.json', fetch: async () => listing },
+      });
+      await run({ date: DATE, dryRun: true }, deps);
+      expect(log.events.find((e) => e.event === 'listing.fetched')).toMatchObject({ papers: 1, dropped: 1, duplicates: 1 });
+    } finally {
+      await world.cleanup();
+    }
   });
 
   it('fails the whole run on a payload that is not a listing', () => {
