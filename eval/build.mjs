@@ -14,10 +14,11 @@ function add(r) {
   if (recs.has(r.id)) { console.error('dup skipped', r.id); return; }
   const o = { id: r.id, title: clean(r.title), abstract: clean(r.abstract) };
   if (r.ai_keywords && r.ai_keywords.length) o.ai_keywords = r.ai_keywords;
+  if (r.ai_summary) o.ai_summary = clean(r.ai_summary);
   o.labels = r.labels; o.source = r.source;
   recs.set(r.id, o);
 }
-// raw transcriptions: blocks "@@ id | label,label | source\nT: title\nA: abstract\n[K: kw; kw]"
+// raw transcriptions: blocks "@@ id | label,label | source\nT: title\nA: abstract\n[K: kw; kw]\n[S: ai_summary]"
 for (const f of fs.readdirSync(path.join(here, 'raw')).sort()) {
   const txt = fs.readFileSync(path.join(here, 'raw', f), 'utf8');
   for (const blk of txt.split(/^@@ /m).slice(1)) {
@@ -25,10 +26,11 @@ for (const f of fs.readdirSync(path.join(here, 'raw')).sort()) {
     const [id, labels, source] = head.split('|').map(s => s.trim());
     const body = rest.join('\n');
     const t = body.match(/^T: (.*)$/m)[1];
-    const a = body.match(/^A: ([\s\S]*?)(?=^K: |$(?![\s\S]))/m)[1];
+    const a = body.match(/^A: ([\s\S]*?)(?=^[KS]: |$(?![\s\S]))/m)[1];
     const k = body.match(/^K: (.*)$/m);
+    const sum = body.match(/^S: (.*)$/m);
     add({ id, title: t, abstract: a, labels: labels === '-' ? undefined : labels ? labels.split(',').map(s => s.trim()).filter(Boolean) : [], source,
-          ai_keywords: k ? k[1].split(';').map(s => s.trim()).filter(Boolean) : undefined });
+          ai_keywords: k ? k[1].split(';').map(s => s.trim()).filter(Boolean) : undefined, ai_summary: sum ? sum[1] : undefined });
   }
 }
 // fixtures + their labels

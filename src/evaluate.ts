@@ -29,6 +29,8 @@ const labelledSchema = z.object({
   title: z.string().min(1),
   abstract: z.string(),
   ai_keywords: z.array(z.string()).optional(),
+  /** The listing's ai_summary, where the source payload had one (kept for study; filing does not read it). */
+  ai_summary: z.string().optional(),
   labels: z.array(z.string()),
 });
 
