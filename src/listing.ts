@@ -6,14 +6,15 @@
  */
 import { z } from 'zod';
 import { PaperboyError } from './errors.js';
+import type { Logger } from './log.js';
 import { cleanText, normaliseArxivId, paperLinks, safeHttpsUrl, type Paper } from './paper.js';
 
 export interface ParsedListing {
   papers: Paper[];
   /** One line per dropped or merged item, naming it. */
   warnings: string[];
-  /** How many of `warnings` are duplicate items merged into another copy (not papers lost). */
-  duplicates?: number;
+  /** Those of `warnings` that are duplicate items merged into another copy: no paper of them is lost. */
+  merged?: string[];
   /**
    * The newest day (YYYY-MM-DD) an item was put on the Daily Papers list, when the
    * payload says: `paper.submittedOnDailyAt` (2025+), else the item's own `publishedAt`
@@ -55,7 +56,7 @@ export function parseListing(payload: unknown, origin: string): ParsedListing {
   const items = listingItems(payload, origin);
   const warnings: string[] = [];
   const byId = new Map<string, Paper>();
-  let duplicates = 0;
+  const merged: string[] = [];
   items.forEach((raw, index) => {
     const result = parseItem(raw);
     if (typeof result === 'string') {
@@ -64,8 +65,9 @@ export function parseListing(payload: unknown, origin: string): ParsedListing {
     }
     const seen = byId.get(result.id);
     if (seen) {
-      warnings.push(`${origin}: item ${index} (${result.id}) is a duplicate; kept one copy`);
-      duplicates++;
+      const line = `${origin}: item ${index} (${result.id}) is a duplicate; kept one copy`;
+      warnings.push(line);
+      merged.push(line);
       // Keep the copy with the stronger community signal; the text is the same paper's.
       if (result.upvotes > seen.upvotes) byId.set(result.id, result);
       return;
@@ -82,7 +84,20 @@ export function parseListing(payload: unknown, origin: string): ParsedListing {
     );
   }
   const listedOn = newestDay(items.map(listedDay));
-  return { papers: [...byId.values()], warnings, ...(duplicates ? { duplicates } : {}), ...(listedOn ? { listedOn } : {}) };
+  return { papers: [...byId.values()], warnings, ...(merged.length ? { merged } : {}), ...(listedOn ? { listedOn } : {}) };
+}
+
+/**
+ * Logs each warning of a listing: an item dropped (a paper nobody will get) as a warning, a merged
+ * duplicate as information. Returns the counts, for the run's summary.
+ */
+export function logListingWarnings(listing: ParsedListing, log: Logger): { dropped: number; merged: number } {
+  const merged = new Set(listing.merged ?? []);
+  for (const w of listing.warnings) {
+    if (merged.has(w)) log.info('listing.item_merged', { detail: w });
+    else log.warn('listing.item_dropped', { detail: w });
+  }
+  return { dropped: listing.warnings.length - merged.size, merged: merged.size };
 }
 
 /** The latest of some YYYY-MM-DD… dates, as YYYY-MM-DD (ISO strings sort by time). */

@@ -18,7 +18,7 @@ import { composeDigest, type ComposeDeps } from './digest.js';
 import { backoffDelay, CircuitBreaker, DEFAULT_POLICY, realSleep, type DeliveryPolicy, type Sleep } from './delivery.js';
 import { describeError, isPaperboyError, PaperboyError } from './errors.js';
 import { FINAL_STATES, type Ledger } from './ledger.js';
-import { listingDateGap } from './listing.js';
+import { listingDateGap, logListingWarnings } from './listing.js';
 import type { Logger } from './log.js';
 import { Matcher } from './matcher.js';
 import { buildMessage, type MessageSettings } from './message.js';
@@ -73,7 +73,10 @@ export interface RunSummary {
   date: string;
   source: string;
   papers: number;
+  /** One line per listing item dropped or merged. */
   listingWarnings: string[];
+  /** How many of `listingWarnings` are duplicates merged into another copy (no paper lost). */
+  listingMerged: number;
   subscribers: number;
   invalid: Problem[];
   outcomes: Outcome[];
@@ -95,6 +98,7 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
     source: deps.source.name,
     papers: 0,
     listingWarnings: [],
+    listingMerged: 0,
     subscribers: 0,
     invalid: [],
     dryRun: !!opts.dryRun,
@@ -109,15 +113,15 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
   const listing = await deps.source.fetch(opts.date);
   summary.papers = listing.papers.length;
   summary.listingWarnings = listing.warnings;
-  for (const w of listing.warnings) log.warn('listing.item_dropped', { detail: w });
   // A duplicate is merged into its other copy, not lost: counted apart so "dropped" means papers nobody will get.
-  const duplicates = listing.duplicates ?? 0;
+  const { dropped, merged } = logListingWarnings(listing, log);
+  summary.listingMerged = merged;
   log.info('listing.fetched', {
     date: opts.date,
     source: deps.source.name,
     papers: listing.papers.length,
-    dropped: listing.warnings.length - duplicates,
-    ...(duplicates ? { duplicates } : {}),
+    dropped,
+    ...(merged ? { merged } : {}),
   });
   const gap = listingDateGap(listing, opts.date);
   if (gap && Math.abs(gap.days) > gap.slack)

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hfSource } from '../src/sources/hf.js';
-import { getText, parseRetryAfter } from '../src/sources/http.js';
+import { getText, parseRetryAfter, reasonLine } from '../src/sources/http.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 let server: Server | undefined;
@@ -113,6 +113,24 @@ describe('Hugging Face source over real HTTP', () => {
     await expect(getText(`${base}/html`, http())).rejects.toThrow(/HTTP 400 Bad Request$/);
     const long = await getText(`${base}/text`, http()).catch((e: Error) => e.message);
     expect(long).toMatch(/\(x{200}…\)$/);
+  });
+
+  it('reads a reason as one line of printable text: no controls, bidi overrides or lone surrogates, cut by characters', () => {
+    expect(reasonLine('{"error":"bad\\u202e date\\u001b[31m\\ud800!"}')).toBe('bad date [31m !');
+    expect(reasonLine('{"error":{"code":400,"message":"Invalid date"}}')).toBe('Invalid date');
+    expect(reasonLine('"plain JSON string"')).toBe('plain JSON string');
+    expect(reasonLine('😀'.repeat(150))).toBe('😀'.repeat(150));
+    expect(reasonLine('😀'.repeat(250))).toBe(`${'😀'.repeat(200)}…`);
+  });
+
+  it('does not wait for a 4xx body that never ends, and keeps what arrived', async () => {
+    const base = await serve((_req, res) => {
+      res.writeHead(400, { 'content-type': 'text/plain' });
+      res.write('date is in the future');
+    });
+    const started = Date.now();
+    await expect(getText(base, http({ timeoutMs: 60_000 }))).rejects.toThrow(/HTTP 400 Bad Request \(date is in the future\)$/);
+    expect(Date.now() - started).toBeLessThan(30_000);
   });
 
   it('refuses a response over the size cap', async () => {

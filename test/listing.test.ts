@@ -3,6 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listingDateGap, parseListing } from '../src/listing.js';
 import { safeHttpsUrl } from '../src/paper.js';
+import { formatSummary } from '../src/commands/run.js';
 import { run } from '../src/pipeline.js';
 import { outboxTransport } from '../src/transport.js';
 import { DATE, makeWorld, pipelineDeps } from './delivery/world.js';
@@ -86,16 +87,19 @@ describe('parseListing on bad input', () => {
     expect(warnings[0]).toMatch(/duplicate/);
   });
 
-  it('logs a merged duplicate apart from dropped items: no paper of it is lost', async () => {
+  it('logs and summarises a merged duplicate apart from dropped items: no paper of it is lost', async () => {
     const world = await makeWorld(1);
     try {
       const listing = parseListing([good, { paper: { ...good.paper, id: '2410.00001v2' } }, { paper: { id: 'x' } }], 'mixed.json');
-      expect(listing.duplicates).toBe(1);
+      expect(listing.merged).toEqual([expect.stringMatching(/item 1 \(2410\.00001\) is a duplicate/)]);
       const { deps, log } = await pipelineDeps(world, outboxTransport(path.join(world.dir, 'outbox')), {
         source: { name: 'mixed.json', fetch: async () => listing },
       });
-      await run({ date: DATE, dryRun: true }, deps);
-      expect(log.events.find((e) => e.event === 'listing.fetched')).toMatchObject({ papers: 1, dropped: 1, duplicates: 1 });
+      const summary = await run({ date: DATE, dryRun: true }, deps);
+      expect(log.events.find((e) => e.event === 'listing.fetched')).toMatchObject({ papers: 1, dropped: 1, merged: 1 });
+      expect(log.events.filter((e) => e.event === 'listing.item_dropped')).toHaveLength(1);
+      expect(log.events.filter((e) => e.event === 'listing.item_merged')).toMatchObject([{ level: 'info' }]);
+      expect(formatSummary(summary, undefined, true)).toContain('1 papers from mixed.json (1 dropped, 1 duplicate merged)');
     } finally {
       await world.cleanup();
     }

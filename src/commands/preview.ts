@@ -6,6 +6,7 @@ import { assertDate, latestListingDate } from '../dates.js';
 import { composeDigest, digestJson, topicsRecipient, type DigestRecipient } from '../digest.js';
 import { isPaperboyError, PaperboyError } from '../errors.js';
 import { Ledger } from '../ledger.js';
+import { logListingWarnings } from '../listing.js';
 import { Matcher } from '../matcher.js';
 import { buildMessage, toMime } from '../message.js';
 import { fileListing } from '../selection.js';
@@ -53,7 +54,7 @@ export function registerPreview(program: Command): void {
           recipient = topicsRecipient(topics);
         }
         const listing = await makeSource(config, flags.listing, log).fetch(date);
-        for (const w of listing.warnings) log.warn('listing.item_dropped', { detail: w });
+        logListingWarnings(listing, log);
         const filed = fileListing(listing.papers, Matcher.fromCatalog(parts.catalog));
         // As it would be sent: without the papers this subscriber already got on earlier days (read only).
         const alreadySent = flags.subscriber ? new Ledger(config.dataDir).papersSentBefore(recipient.id, date) : new Set<string>();

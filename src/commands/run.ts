@@ -104,10 +104,16 @@ interface RunFlags {
   wait?: string;
 }
 
+/** " (2 dropped, 1 duplicate merged)", or nothing when every item became a paper. */
+function listingNote(dropped: number, merged: number): string {
+  const parts = [dropped ? `${dropped} dropped` : '', merged ? `${merged} duplicate${merged > 1 ? 's' : ''} merged` : ''].filter(Boolean);
+  return parts.length ? ` (${parts.join(', ')})` : '';
+}
+
 export function formatSummary(s: RunSummary, destination: string | undefined, dryRun: boolean): string {
   const lines = [`Paperboy digest for ${s.date}${dryRun ? ' (dry run: nothing sent, nothing recorded)' : ''}`];
   lines.push(
-    `  listing      ${s.papers} papers from ${s.source}${s.listingWarnings.length ? ` (${s.listingWarnings.length} dropped)` : ''}`,
+    `  listing      ${s.papers} papers from ${s.source}${listingNote(s.listingWarnings.length - s.listingMerged, s.listingMerged)}`,
   );
   lines.push(`  subscribers  ${s.subscribers} valid, ${s.invalid.length} invalid`);
   for (const p of s.invalid) lines.push(`    invalid: ${p.message.split('\n').join('\n             ')}`);

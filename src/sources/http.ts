@@ -136,44 +136,58 @@ async function readCapped(res: Response, maxBytes: number, where: string): Promi
 
 /** Longest server explanation quoted in an error: enough for "Invalid date format", not a whole HTML page. */
 const REASON_CHARS = 200;
+/** Bytes of a 4xx body read for its reason. */
+const REASON_BYTES = 4096;
+/** A 4xx body that trickles is not waited for longer than this: the status alone already says enough. */
+const REASON_WAIT_MS = 2000;
 
 /**
  * What a 4xx body says went wrong (the API answers `{"error": "..."}`), so an operator sees
- * "date must be YYYY-MM-DD" rather than a bare 400. Read only up to a few KB, and quoted as one
- * line of printable text: it is the server's words, going into a log.
+ * "date must be YYYY-MM-DD" rather than a bare 400. Read only up to a few KB for at most two
+ * seconds, and quoted as one line of printable text: it is the server's words, going into a log.
  */
 async function errorReason(res: Response): Promise<string> {
-  let text = '';
+  if (!res.body) return '';
+  const chunks: Uint8Array[] = [];
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  let timer: NodeJS.Timeout | undefined;
   try {
-    if (!res.body) return '';
-    const reader = res.body.getReader();
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    while (total < 4096) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      total += value.byteLength;
+    reader = res.body.getReader();
+    const deadline = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), REASON_WAIT_MS)));
+    for (let total = 0; total < REASON_BYTES; ) {
+      const next = await Promise.race([reader.read(), deadline]);
+      if (next === 'late' || next.done) break;
+      chunks.push(next.value);
+      total += next.value.byteLength;
     }
-    await reader.cancel().catch(() => {});
-    text = Buffer.concat(chunks).toString('utf8');
   } catch {
-    return '';
+    // A body that fails half-way: what arrived before is still the server's reason.
+  } finally {
+    clearTimeout(timer);
+    await reader?.cancel().catch(() => {});
   }
+  return reasonLine(Buffer.concat(chunks).toString('utf8'));
+}
+
+/** The reason a 4xx body gives, as one short line of printable text ('' for an HTML page or nothing). */
+export function reasonLine(text: string): string {
   let said = text;
   try {
     const json: unknown = JSON.parse(text);
-    if (json && typeof json === 'object') {
+    if (typeof json === 'string') said = json;
+    else if (json && typeof json === 'object') {
       const o = json as Record<string, unknown>;
-      const field = [o.error, o.message, o.detail].find((v) => typeof v === 'string');
+      const nested = o.error && typeof o.error === 'object' ? (o.error as Record<string, unknown>).message : undefined;
+      const field = [o.error, nested, o.message, o.detail].find((v) => typeof v === 'string');
       if (typeof field === 'string') said = field;
     }
   } catch {
-    // Not JSON (an HTML error page, plain text): its text is the reason.
+    // Not JSON (plain text, or JSON cut at the byte limit): its text is the reason.
   }
   if (/^\s*</.test(said)) return ''; // markup says nothing useful in one line
-  const line = said.replace(/[\p{Cc}\p{Cf}]+/gu, ' ').replace(/\s+/g, ' ').trim();
-  return line.length > REASON_CHARS ? `${[...line].slice(0, REASON_CHARS).join('')}…` : line;
+  // \p{C}: controls, format characters (bidi overrides), lone surrogates, private use, unassigned.
+  const points = [...said.replace(/\p{C}+/gu, ' ').replace(/\s+/g, ' ').trim()];
+  return points.length > REASON_CHARS ? `${points.slice(0, REASON_CHARS).join('')}…` : points.join('');
 }
 
 /** Retry-After is either delta-seconds or an HTTP date. */
