@@ -44,9 +44,11 @@ export function normaliseArxivId(raw: unknown): string | undefined {
 }
 
 export function paperLinks(id: string): PaperLinks {
-  // The id is validated, so it needs no escaping beyond what the URL grammar allows.
+  // The id is validated, so it needs no escaping beyond what the URL grammar allows. Hugging Face has
+  // pages for new-style ids only (huggingface.co/papers/hep-th/9901001 is a 404), so an old-style
+  // paper's main link is its arXiv page.
   return {
-    hf: `https://huggingface.co/papers/${id}`,
+    hf: id.includes('/') ? `https://arxiv.org/abs/${id}` : `https://huggingface.co/papers/${id}`,
     arxiv: `https://arxiv.org/abs/${id}`,
     pdf: `https://arxiv.org/pdf/${id}`,
   };

@@ -43,6 +43,16 @@ describe('parseListing on the recorded 2024 payload', () => {
     });
   });
 
+  it('links an old-style arXiv id to arXiv, since Hugging Face has no page for it', () => {
+    const item = (id: string) => ({ paper: { id, title: `Paper ${id}`, summary: 'An abstract.', upvotes: 1 } });
+    const { papers: old, warnings: w } = parseListing([item('hep-th/9901001v2'), item('arXiv:2410.17243v1')], 'old-ids');
+    expect(w).toEqual([]);
+    expect(old.map((x) => [x.id, x.links.hf, x.links.pdf])).toEqual([
+      ['hep-th/9901001', 'https://arxiv.org/abs/hep-th/9901001', 'https://arxiv.org/pdf/hep-th/9901001'],
+      ['2410.17243', 'https://huggingface.co/papers/2410.17243', 'https://arxiv.org/pdf/2410.17243'],
+    ]);
+  });
+
   it('has no ai fields in the 2024 shape', () => {
     expect(papers.every((p) => p.aiKeywords.length === 0 && p.aiSummary === undefined)).toBe(true);
   });
