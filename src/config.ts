@@ -84,7 +84,7 @@ export const envSchema = z.object({
     .default('https://huggingface.co/api/daily_papers'),
   /** Per-request timeout for fetching the listing, in milliseconds. */
   SOURCE_TIMEOUT_MS: int(1000, 300_000).default(20_000),
-  /** Largest listing response accepted, in bytes. */
+  /** Largest listing accepted, in bytes: all pages of one day's listing together. */
   SOURCE_MAX_BYTES: int(10_000, 200_000_000).default(20_000_000),
   /** Retries on 429/5xx/network errors when fetching the listing (a Retry-After over 60 s ends the attempt instead). */
   SOURCE_RETRIES: int(0, 10).default(3),

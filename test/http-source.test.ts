@@ -48,6 +48,17 @@ describe('Hugging Face source over real HTTP', () => {
     expect(seen).toEqual(['?date=2024-10-25&limit=100&p=0', '?date=2024-10-25&limit=100&p=1']);
   });
 
+  it('caps the whole listing, not each page: pages that each fit but together exceed SOURCE_MAX_BYTES fail', async () => {
+    const base = await serve((req, res) => {
+      const page = Number(new URL(req.url!, 'http://x').searchParams.get('p'));
+      res.end(JSON.stringify(Array.from({ length: 100 }, (_, i) => item(page * 100 + i))));
+    });
+    const onePage = Buffer.byteLength(JSON.stringify(Array.from({ length: 100 }, (_, i) => item(i))));
+    await expect(hfSource(base, http({ maxBytes: Math.round(onePage * 2.5) })).fetch('2024-10-25')).rejects.toThrow(
+      /p=2: response of \d+ bytes with the \d+ bytes of this listing's earlier pages exceeds the \d+-byte cap \(SOURCE_MAX_BYTES\)/,
+    );
+  });
+
   it('retries a 429 honouring Retry-After, then succeeds', async () => {
     waits.length = 0;
     let calls = 0;

@@ -16,6 +16,7 @@ export function hfSource(baseUrl: string, http: HttpOptions): Source {
     async fetch(date: string): Promise<ParsedListing> {
       const items: unknown[] = [];
       const seen = new Set<string>();
+      let bytes = 0;
       for (let page = 0; ; page++) {
         if (page === MAX_PAGES) {
           throw new PaperboyError(
@@ -28,7 +29,8 @@ export function hfSource(baseUrl: string, http: HttpOptions): Source {
         url.searchParams.set('date', date);
         url.searchParams.set('limit', String(PAGE_SIZE));
         url.searchParams.set('p', String(page));
-        const body = await getText(url.href, http);
+        const body = await getText(url.href, http, bytes);
+        bytes += Buffer.byteLength(body);
         let json: unknown;
         try {
           json = JSON.parse(body.replace(/^\uFEFF/, ''));

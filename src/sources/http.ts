@@ -40,15 +40,18 @@ class Retryable extends Error {
   }
 }
 
-/** GET `raw` and return its body as text, or throw PaperboyError('SOURCE'). */
-export async function getText(raw: string, opts: HttpOptions): Promise<string> {
+/**
+ * GET `raw` and return its body as text, or throw PaperboyError('SOURCE'). `spent` is what earlier
+ * pages of the same listing already read: the cap is on the whole listing, not per request.
+ */
+export async function getText(raw: string, opts: HttpOptions, spent = 0): Promise<string> {
   const sleep = opts.sleep ?? sleepReal;
   const backoff = opts.backoffMs ?? 1000;
   const maxWait = opts.maxWaitMs ?? 60_000;
   let lastError = '';
   for (let attempt = 0; attempt <= opts.retries; attempt++) {
     try {
-      return await getOnce(raw, opts);
+      return await getOnce(raw, opts, spent);
     } catch (e) {
       if (!(e instanceof Retryable)) throw e;
       lastError = e.message;
@@ -70,7 +73,7 @@ export async function getText(raw: string, opts: HttpOptions): Promise<string> {
   throw new PaperboyError('SOURCE', `${raw}: gave up after ${opts.retries + 1} attempts: ${lastError}`);
 }
 
-async function getOnce(raw: string, opts: HttpOptions): Promise<string> {
+async function getOnce(raw: string, opts: HttpOptions, spent: number): Promise<string> {
   const doFetch = opts.fetchImpl ?? fetch;
   let url = assertAllowedUrl(raw);
   const origin = url.host;
@@ -106,15 +109,19 @@ async function getOnce(raw: string, opts: HttpOptions): Promise<string> {
       const reason = await errorReason(res);
       throw new PaperboyError('SOURCE', `${url.href}: HTTP ${res.status} ${res.statusText}${reason ? ` (${reason})` : ''}`);
     }
-    return readCapped(res, opts.maxBytes, url.href);
+    return readCapped(res, opts.maxBytes, spent, url.href);
   }
 }
 
-async function readCapped(res: Response, maxBytes: number, where: string): Promise<string> {
+async function readCapped(res: Response, maxBytes: number, spent: number, where: string): Promise<string> {
+  const earlier = spent > 0 ? ` with the ${spent} bytes of this listing's earlier pages` : '';
   const declared = Number(res.headers.get('content-length'));
-  if (declared > maxBytes) {
+  if (spent + declared > maxBytes) {
     await res.body?.cancel();
-    throw new PaperboyError('SOURCE', `${where}: response of ${declared} bytes exceeds the ${maxBytes}-byte cap (SOURCE_MAX_BYTES)`);
+    throw new PaperboyError(
+      'SOURCE',
+      `${where}: response of ${declared} bytes${earlier} exceeds the ${maxBytes}-byte cap (SOURCE_MAX_BYTES)`,
+    );
   }
   if (!res.body) return '';
   const chunks: Uint8Array[] = [];
@@ -122,8 +129,8 @@ async function readCapped(res: Response, maxBytes: number, where: string): Promi
   try {
     for await (const chunk of res.body) {
       total += chunk.byteLength;
-      if (total > maxBytes) {
-        throw new PaperboyError('SOURCE', `${where}: response exceeds the ${maxBytes}-byte cap (SOURCE_MAX_BYTES)`);
+      if (spent + total > maxBytes) {
+        throw new PaperboyError('SOURCE', `${where}: response${earlier} exceeds the ${maxBytes}-byte cap (SOURCE_MAX_BYTES)`);
       }
       chunks.push(chunk);
     }
