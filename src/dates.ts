@@ -34,6 +34,20 @@ export function addDays(date: string, days: number): string {
 
 export const weekday = (date: string) => new Date(`${date}T00:00:00Z`).getUTCDay(); // 0 = Sunday
 
+const DAY_NAMES = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+
+/**
+ * Why a day's listing may be empty. A weekend is normal; an empty weekday is not, and saying
+ * "weekend or holiday?" about a Tuesday would hide a listing that is late or a source that broke.
+ */
+export function emptyListingNote(date: string): string {
+  const day = weekday(date);
+  const name = DAY_NAMES[day]!;
+  return day === 0 || day === 6
+    ? `${date} is a ${name}: the listing has no papers at weekends`
+    : `no papers listed for ${name} ${date}: a holiday, or the listing is not out yet (try again later)`;
+}
+
 /** The last weekday strictly before the local date of `now`. */
 export function latestListingDate(now: Date, timeZone: string): string {
   let d = addDays(localDate(now, timeZone), -1);

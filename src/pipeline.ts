@@ -14,6 +14,7 @@
  */
 import type { Catalog } from './catalog.js';
 import type { Clock } from './clock.js';
+import { emptyListingNote } from './dates.js';
 import { composeDigest, type ComposeDeps } from './digest.js';
 import { backoffDelay, CircuitBreaker, DEFAULT_POLICY, realSleep, type DeliveryPolicy, type Sleep } from './delivery.js';
 import { describeError, isPaperboyError, PaperboyError } from './errors.js';
@@ -151,7 +152,7 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
   log.info('subscribers.loaded', { valid: subscribers.length, invalid: loaded.problems.length });
 
   if (listing.papers.length === 0) {
-    log.info('run.empty_listing', { date: opts.date, note: 'no papers for this date (weekend or holiday?); nothing sent' });
+    log.info('run.empty_listing', { date: opts.date, note: `${emptyListingNote(opts.date)}; nothing sent` });
     for (const s of subscribers) summary.outcomes.push({ subscriber: s.id, state: 'skipped', reason: 'the listing is empty' });
     summary.skipped = subscribers.length;
     return summary;

@@ -170,7 +170,12 @@ describe('paperboy run against a real SMTP server', () => {
     const r = await run(['run', '--listing', empty, '--date', '2024-10-26']);
     expect(r.code).toBe(0);
     expect(smtp.received).toHaveLength(0);
-    expect(r.stdout).toMatch(/The listing is empty for this date/);
+    expect(r.stdout).toContain('The listing is empty: 2024-10-26 is a Saturday: the listing has no papers at weekends. Nothing to send.');
+    expect(r.stderr).toMatch(/run\.empty_listing .*Saturday/);
+    // An empty weekday is not passed off as a weekend: the listing may be late.
+    const weekday = await run(['run', '--listing', empty, '--date', '2024-10-29']);
+    expect(weekday.code).toBe(0);
+    expect(weekday.stdout).toContain('no papers listed for Tuesday 2024-10-29: a holiday, or the listing is not out yet');
     // A byte-order mark (as Windows editors save JSON) is not an error.
     await writeFile(empty, '\uFEFF[]');
     expect((await run(['run', '--listing', empty, '--date', '2024-10-26'])).code).toBe(0);

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { systemClock } from '../clock.js';
 import { deliveryPolicy, getRenderer, loadParts, makeLedger, makeSource, makeTransport, openLedgerForRun } from '../context.js';
-import { assertDate, latestListingDate } from '../dates.js';
+import { assertDate, emptyListingNote, latestListingDate } from '../dates.js';
 import { isPaperboyError, PaperboyError } from '../errors.js';
 import { RunLock, type HeldLock } from '../lock.js';
 import { run, type RunSummary } from '../pipeline.js';
@@ -126,7 +126,7 @@ export function formatSummary(s: RunSummary, destination: string | undefined, dr
     lines.push(`  ambiguous    ${s.ambiguous.length} (may have been delivered; not resent — see paperboy status)`);
     for (const a of s.ambiguous) lines.push(`    ${a.subscriber} (${a.date}): ${a.reason ?? ''}`);
   }
-  if (s.papers === 0) lines.push('  The listing is empty for this date (weekends have none): nothing to send.');
+  if (s.papers === 0) lines.push(`  The listing is empty: ${emptyListingNote(s.date)}. Nothing to send.`);
   if (s.aborted) lines.push(`  ABORTED: ${s.aborted}`);
   return lines.join('\n') + '\n';
 }
