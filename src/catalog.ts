@@ -242,3 +242,63 @@ export async function removeTopic(
   }
   return loadCatalog(subscribersDir);
 }
+
+/**
+ * Rename a topic id everywhere it is used: topics.yaml, topics.learned.json and every subscriber
+ * file that follows it (`renameInSubscribers`, which must also reach files with other problems).
+ * Each step leaves a working state, so a crash midway loses no follower and running the same
+ * rename again finishes it:
+ *   1. the topic is copied under the new id, next to the old one (both exist; nobody follows the new);
+ *   2. its learned entry is copied too;
+ *   3. each subscriber file switches from the old id to the new one (each file written atomically);
+ *   4. the old id is removed from the catalog and the learned file, refused if anyone still follows it.
+ * Refused when the new id is taken by a different topic, or is not a valid id.
+ */
+export async function renameTopic(
+  subscribersDir: string,
+  from: string,
+  to: string,
+  opts: { renameInSubscribers: () => Promise<string[]>; followers: () => Promise<string[]>; expectedVersion?: string },
+): Promise<{ catalog: LoadedCatalog; subscribers: string[] }> {
+  const file = catalogPath(subscribersDir);
+  const idCheck = topicSchema.shape.id.safeParse(to);
+  if (!idCheck.success) throw new PaperboyError('USAGE', `new id "${to}": ${idCheck.error.issues[0]!.message}`);
+  if (from === to) throw new PaperboyError('USAGE', `"${from}" is already the topic's id`);
+  await withFileLock(file, async () => {
+    const read = await readYaml(file, 'CATALOG');
+    if (opts.expectedVersion !== undefined && read.version !== opts.expectedVersion) {
+      throw new PaperboyError('CONFLICT', `${file}: changed on disk since it was loaded; reload and apply your edit again`);
+    }
+    const current = parseCatalog(read.data, file);
+    const old = current.topics.find((t) => t.id === from);
+    if (!old) throw new PaperboyError('NOT_FOUND', `${file}: no topic "${from}"`);
+    const taken = current.topics.find((t) => t.id === to);
+    if (taken) {
+      // A rename interrupted after step 1 left an exact copy: carry on from there.
+      if (JSON.stringify({ ...taken, id: from }) !== JSON.stringify(old)) {
+        throw new PaperboyError('CONFLICT', `${file}: a topic "${to}" already exists; choose another id`);
+      }
+      return;
+    }
+    const seq = read.doc.get('topics', true);
+    if (!YAML.isSeq(seq)) throw new PaperboyError('CATALOG', `${file}: topics: must be a list`);
+    const at = seq.items.findIndex((item) => YAML.isMap(item) && item.get('id') === from);
+    // The copy keeps the old entry's layout (flow-style terms) and comments; only the id differs.
+    const copy = (seq.items[at] as YAML.YAMLMap).clone() as YAML.YAMLMap;
+    copy.set('id', to);
+    seq.items.splice(at + 1, 0, copy);
+    const text = read.doc.toString({ lineWidth: 0, flowCollectionPadding: true });
+    parseCatalog(YAML.parse(text), file);
+    await writeFileAtomic(file, text);
+  });
+  const learned = await loadLearned(subscribersDir);
+  const fit = learnedFor(learned, from);
+  if (learned && fit && !learnedFor(learned, to)) {
+    // Inserted right after the old entry, so once that is removed the file reads as before but for the id.
+    const topics = Object.fromEntries(Object.entries(learned.topics).flatMap(([id, f]) => (id === from ? [[id, f], [to, fit]] : [[id, f]])));
+    await saveLearned(subscribersDir, { ...learned, topics });
+  }
+  const subscribers = await opts.renameInSubscribers();
+  const catalog = await removeTopic(subscribersDir, from, { followers: opts.followers });
+  return { catalog, subscribers };
+}

@@ -230,6 +230,46 @@ export class SubscriberStore {
     });
   }
 
+  /** Subscribers whose file names the topic, including files that have some other problem (they would lose it silently). */
+  async followers(topic: string): Promise<string[]> {
+    const { subscribers, problems } = await this.list();
+    const out = subscribers.filter((s) => s.topics.includes(topic)).map((s) => s.id);
+    for (const p of problems) {
+      if (!p.id) continue;
+      const data = (await readYaml(p.file, 'SUBSCRIBER').catch(() => undefined))?.data as { topics?: unknown } | null | undefined;
+      if (Array.isArray(data?.topics) && data.topics.includes(topic)) out.push(p.id);
+    }
+    return out;
+  }
+
+  /**
+   * Replace topic id `from` by `to` in every subscriber file that follows it, keeping every other
+   * line, even in files with some other problem (they would lose the topic silently otherwise).
+   * Returns the ids of the files changed. Each file is written atomically under its lock.
+   */
+  async renameTopic(from: string, to: string): Promise<string[]> {
+    const names = (await readdir(this.dir)).filter((n) => n.endsWith('.yaml') && n !== 'topics.yaml' && !n.startsWith('.')).sort();
+    const changed: string[] = [];
+    for (const name of names) {
+      const id = name.slice(0, -'.yaml'.length);
+      if (!SUBSCRIBER_ID.test(id)) continue;
+      const file = path.join(this.dir, name);
+      await withFileLock(file, async () => {
+        const current = await readYaml(file, 'SUBSCRIBER').catch(() => undefined);
+        const topics = current?.doc.get('topics', true);
+        if (!current || !YAML.isSeq(topics)) return;
+        const at = topics.items.findIndex((item) => YAML.isScalar(item) && item.value === from);
+        if (at < 0) return;
+        const already = topics.items.some((item) => YAML.isScalar(item) && item.value === to);
+        if (already) topics.items.splice(at, 1);
+        else (topics.items[at] as YAML.Scalar).value = to;
+        await writeFileAtomic(file, current.doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
+        changed.push(id);
+      });
+    }
+    return changed;
+  }
+
   /** Delete a subscriber's file; with `expectedVersion`, refuse if it changed on disk since it was read. */
   async remove(id: string, expectedVersion?: string): Promise<void> {
     const file = this.fileFor(id);

@@ -1,10 +1,11 @@
-/** `paperboy topics`: list the catalog. */
+/** `paperboy topics`: list the catalog; `paperboy topics rename OLD NEW`: change a topic's id everywhere. */
 import type { Command } from 'commander';
+import { renameTopic } from '../catalog.js';
 import { loadParts } from '../context.js';
 import { setup } from './shared.js';
 
 export function registerTopics(program: Command): void {
-  program
+  const topics = program
     .command('topics')
     .description('list the topic catalog')
     .option('--json', 'print as JSON')
@@ -18,5 +19,20 @@ export function registerTopics(program: Command): void {
       const width = Math.max(...catalog.topics.map((t) => t.id.length));
       for (const t of catalog.topics)
         process.stdout.write(`${t.id.padEnd(width)}  ${t.name}${t.description ? ` — ${t.description}` : ''}\n`);
+    });
+
+  topics
+    .command('rename <old> <new>')
+    .description('change a topic id in topics.yaml, topics.learned.json and every subscriber file that follows it')
+    .action(async (from: string, to: string, _flags: unknown, cmd: Command) => {
+      const { config, log } = setup(cmd);
+      const { store } = await loadParts(config);
+      const done = await renameTopic(config.subscribersDir, from, to, {
+        renameInSubscribers: () => store.renameTopic(from, to),
+        followers: () => store.followers(from),
+      });
+      log.info('topics.renamed', { from, to, subscribers: done.subscribers.length });
+      const who = done.subscribers.length ? `; ${done.subscribers.length} subscriber file(s) updated: ${done.subscribers.join(', ')}` : '';
+      process.stdout.write(`renamed topic "${from}" to "${to}"${who}\n`);
     });
 }

@@ -9,7 +9,7 @@
  * around these routes live in app.ts and security.ts.
  */
 import type { Context, Hono } from 'hono';
-import { removeTopic, saveTopic, type LoadedCatalog, type Topic } from '../catalog.js';
+import { removeTopic, renameTopic, saveTopic, type LoadedCatalog, type Topic } from '../catalog.js';
 import { describeError, isPaperboyError } from '../errors.js';
 import { analyse, Matcher } from '../matcher.js';
 import { learnedFor } from '../learned.js';
@@ -309,7 +309,9 @@ export function registerAdmin(app: Hono<AppEnv>, deps: Deps): void {
             ? notice('ok', 'Topic added.')
             : done === 'deleted'
               ? notice('ok', 'Topic deleted.')
-              : ''
+              : done === 'renamed'
+                ? notice('ok', 'Topic renamed, in every subscriber file that follows it.')
+                : ''
       }
       <p class="muted">
         The catalog in <code>topics.yaml</code>: a paper is filed under a topic when its score reaches the threshold (${catalog.threshold}
@@ -364,7 +366,7 @@ export function registerAdmin(app: Hono<AppEnv>, deps: Deps): void {
     if (!creating) {
       const existing = catalog.topics.find((t) => t.id === c.req.param('id'));
       if (!existing) return badRequest(c, 'There is no such topic.', 404);
-      form.id = existing.id; // ids are not renamed: subscriber files refer to them
+      form.id = existing.id; // an id changes only by renaming (below): subscriber files refer to it
     }
     const version = field(body, 'version');
     const listingKey = field(body, 'listing');
@@ -422,11 +424,65 @@ export function registerAdmin(app: Hono<AppEnv>, deps: Deps): void {
   app.post('/admin/topics', saveTopicRoute(true));
   app.post('/admin/topics/:id', saveTopicRoute(false));
 
+  const renamePage = async (c: Context<AppEnv>, topic: Topic, version: string, value = '', error?: string, status: 200 | 409 | 422 = 200) => {
+    const followers = await (await deps.parts()).store.followers(topic.id);
+    return adminPage(
+      c,
+      'Rename topic',
+      html`<h1>Rename ${topic.name}</h1>
+        <div class="card">
+          <p>
+            The id <code>${topic.id}</code> changes in <code>topics.yaml</code>, <code>topics.learned.json</code> and
+            ${followers.length ? html`the files of ${followers.join(', ')}` : 'no subscriber file (nobody follows it)'}. Its name, terms and
+            learned fit stay as they are; to change the name shown in emails, edit the topic instead.
+          </p>
+          <form method="post" action="/admin/topics/${topic.id}/rename">
+            ${csrfInput(c)}<input type="hidden" name="version" value="${version}" />
+            <label for="id">New id</label>
+            <input id="id" name="id" value="${value}" required ${invalid(error ? { id: error } : {}, 'id')} />
+            <p class="hint">Lower-case words joined by "-", e.g. <code>efficient-inference</code>.</p>
+            ${fieldError(error ? { id: error } : {}, 'id')}
+            <div class="actions"><button>Rename</button><a href="/admin/topics/${topic.id}">Cancel</a></div>
+          </form>
+        </div>`,
+      status,
+    );
+  };
+
+  app.get('/admin/topics/:id/rename', async (c) => {
+    const { catalog } = await deps.parts();
+    const topic = catalog.topics.find((t) => t.id === c.req.param('id'));
+    if (!topic) return badRequest(c, 'There is no such topic.', 404);
+    return renamePage(c, topic, catalog.version_hash);
+  });
+
+  app.post('/admin/topics/:id/rename', async (c) => {
+    const body = (await c.req.parseBody({ all: true })) as FormBody;
+    const { catalog, store } = await deps.parts();
+    const topic = catalog.topics.find((t) => t.id === c.req.param('id'));
+    if (!topic) return badRequest(c, 'There is no such topic.', 404);
+    const to = field(body, 'id').trim();
+    try {
+      await renameTopic(deps.config.subscribersDir, topic.id, to, {
+        expectedVersion: field(body, 'version'),
+        renameInSubscribers: () => store.renameTopic(topic.id, to),
+        followers: () => store.followers(topic.id),
+      });
+    } catch (e) {
+      if (isPaperboyError(e) && e.code === 'USAGE') return renamePage(c, topic, catalog.version_hash, to, e.message.replace(/^new id "[^"]*": /, ''), 422);
+      if (isPaperboyError(e) && e.code === 'CONFLICT') return renamePage(c, topic, catalog.version_hash, to, e.message.split('; ')[0]!.replace(/^.*?: /, ''), 409);
+      if (isPaperboyError(e) && (e.code === 'CATALOG' || e.code === 'NOT_FOUND')) return badRequest(c, e.message, 422);
+      throw e;
+    }
+    deps.log.info('admin.topic_renamed', { from: topic.id, to });
+    return c.redirect('/admin/topics?done=renamed', 303);
+  });
+
   app.get('/admin/topics/:id/delete', async (c) => {
     const { catalog, store } = await deps.parts();
     const topic = catalog.topics.find((t) => t.id === c.req.param('id'));
     if (!topic) return badRequest(c, 'There is no such topic.', 404);
-    const followers = await followersOf(store, topic.id);
+    const followers = await store.followers(topic.id);
     const body = followers.length
       ? html`<p>
             It is followed by ${followers.map((f, i) => html`${i ? ', ' : ''}<a href="/admin/subscribers/${f}">${f}</a>`)}. Take it out of
@@ -457,7 +513,7 @@ export function registerAdmin(app: Hono<AppEnv>, deps: Deps): void {
     try {
       await removeTopic(deps.config.subscribersDir, topic.id, {
         expectedVersion: field(body, 'version'),
-        followers: () => followersOf(store, topic.id),
+        followers: () => store.followers(topic.id),
       });
     } catch (e) {
       if (isPaperboyError(e) && e.code === 'CONFLICT') return badRequest(c, `Nothing was deleted: ${e.message}`, 409);
@@ -467,18 +523,6 @@ export function registerAdmin(app: Hono<AppEnv>, deps: Deps): void {
     deps.log.info('admin.topic_deleted', { topic: topic.id });
     return c.redirect('/admin/topics?done=deleted', 303);
   });
-}
-
-/** Subscribers whose file names the topic, including files that have some other problem (they would lose it silently). */
-async function followersOf(store: SubscriberStore, topic: string): Promise<string[]> {
-  const { subscribers, problems } = await store.list();
-  const out = subscribers.filter((s) => s.topics.includes(topic)).map((s) => s.id);
-  for (const p of problems) {
-    if (!p.id) continue;
-    const data = (await readYaml(p.file, 'SUBSCRIBER').catch(() => undefined))?.data as { topics?: unknown } | null | undefined;
-    if (Array.isArray(data?.topics) && data.topics.includes(topic)) out.push(p.id);
-  }
-  return out;
 }
 
 /** Field errors for a write refused because of another file (duplicate email, existing id), else undefined. */
@@ -665,6 +709,7 @@ ${form.description}</textarea>
           <button name="action" value="preview" class="secondary">Preview matches</button>
           <button name="action" value="save">Save</button>
           <a href="/admin/topics">Cancel</a>
+          ${s.creating ? '' : html`<a href="/admin/topics/${form.id}/rename">Rename its id…</a>`}
           ${s.creating ? '' : html`<a href="/admin/topics/${form.id}/delete" class="danger-link">Delete this topic…</a>`}
         </div>
       </form>

@@ -458,6 +458,33 @@ describe('topic catalog', () => {
     expect((await admin.get('/admin/topics/continual-learning')).status).toBe(404);
   });
 
+  it('renames a topic id in the catalog and in its followers\' files, and refuses a taken or malformed id', async () => {
+    const form = await (await admin.get('/admin/topics/reasoning')).text();
+    expect(form).toContain('href="/admin/topics/reasoning/rename"');
+    const page = await (await admin.get('/admin/topics/reasoning/rename')).text();
+    expect(page).toContain('the files of ada, grace');
+    const before = await catalogText();
+    const taken = await admin.post('/admin/topics/reasoning/rename', { version: versionOf(page), id: 'code' });
+    expect(taken.status).toBe(409);
+    expect(await taken.text()).toContain('a topic &quot;code&quot; already exists');
+    const bad = await admin.post('/admin/topics/reasoning/rename', { version: versionOf(page), id: 'Model Merging' });
+    expect(bad.status).toBe(422);
+    expect(await bad.text()).toContain('must be lower-case words joined by');
+    const stale = await admin.post('/admin/topics/reasoning/rename', { version: 'not-the-version', id: 'reasoning-and-math' });
+    expect(stale.status).toBe(409);
+    expect(await catalogText()).toBe(before);
+
+    const res = await admin.post('/admin/topics/reasoning/rename', { version: versionOf(page), id: 'reasoning-and-math' });
+    expect(res.status).toBe(303);
+    expect(await catalogText()).toBe(before.replace('  - id: reasoning\n', '  - id: reasoning-and-math\n'));
+    expect(await readFile(file('ada'), 'utf8')).toMatch(/^topics: \[peft, reasoning-and-math\]$/m);
+    expect(await readFile(file('grace'), 'utf8')).toMatch(/^topics: \[agents-tools, code, reasoning-and-math\]$/m);
+    const list = await (await admin.get(res.headers.get('location')!)).text();
+    expect(list).toContain('Topic renamed');
+    expect(list).toContain('href="/admin/topics/reasoning-and-math"');
+    expect((await admin.get('/admin/topics/reasoning')).status).toBe(404);
+  });
+
   it('treats a topic called like a built-in property ("constructor") as untrained, and keeps previews working', async () => {
     const version = async () => versionOf(await (await admin.get('/admin/topics/new')).text());
     const invalid = await admin.post('/admin/topics', { version: await version(), id: 'toString', name: '', keywords: '', action: 'save' });
