@@ -2,6 +2,7 @@
  * The topic catalog (subscribers/topics.yaml): which topics exist and the
  * terms that file a paper under each. Admins edit it; the matcher compiles it.
  */
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import YAML from 'yaml';
@@ -210,7 +211,7 @@ function setKeepingComments(doc: YAML.Document, map: YAML.YAMLMap, key: string, 
 export async function removeTopic(
   subscribersDir: string,
   id: string,
-  opts: { expectedVersion?: string; followers: () => Promise<string[]> },
+  opts: { expectedVersion?: string; followers: () => Promise<string[]>; sameAs?: string },
 ): Promise<LoadedCatalog> {
   const file = catalogPath(subscribersDir);
   await withFileLock(file, async () => {
@@ -220,6 +221,16 @@ export async function removeTopic(
     }
     const current = parseCatalog(read.data, file);
     if (!current.topics.some((t) => t.id === id)) throw new PaperboyError('NOT_FOUND', `${file}: no topic "${id}"`);
+    if (opts.sameAs !== undefined) {
+      // Renaming: the old entry goes only if it still equals its copy, so an edit made meanwhile is not lost.
+      const [a, b] = [id, opts.sameAs].map((t) => current.topics.find((x) => x.id === t));
+      if (!b || JSON.stringify({ ...a, id: '' }) !== JSON.stringify({ ...b, id: '' })) {
+        throw new PaperboyError(
+          'CONFLICT',
+          `${file}: topic "${id}" and its copy "${opts.sameAs}" differ (one was edited during the rename); make them the same, then run the rename again`,
+        );
+      }
+    }
     if (current.topics.length === 1) throw new PaperboyError('CATALOG', `${file}: "${id}" is the only topic; a catalog needs at least one`);
     const followers = await opts.followers();
     if (followers.length > 0) {
@@ -243,43 +254,73 @@ export async function removeTopic(
   return loadCatalog(subscribersDir);
 }
 
+/** A rename in progress (subscribers/topics.rename.json): written before the first step, removed after the last. */
+const renameJournal = z.object({ version: z.literal(1), from: z.string(), to: z.string(), since: z.string() });
+export const renameJournalPath = (subscribersDir: string) => path.join(subscribersDir, 'topics.rename.json');
+
+/** The unfinished rename of this subscribers folder, if any. */
+export async function pendingRename(subscribersDir: string): Promise<z.infer<typeof renameJournal> | undefined> {
+  const file = renameJournalPath(subscribersDir);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  const parsed = renameJournal.safeParse(JSON.parse(text));
+  if (!parsed.success) throw new PaperboyError('CATALOG', `${file}: not a rename record; delete it if no rename is in progress`);
+  return parsed.data;
+}
+
 /**
  * Rename a topic id everywhere it is used: topics.yaml, topics.learned.json and every subscriber
  * file that follows it (`renameInSubscribers`, which must also reach files with other problems).
- * Each step leaves a working state, so a crash midway loses no follower and running the same
- * rename again finishes it:
+ * A record of the rename (topics.rename.json) is written first and removed last, and each step
+ * leaves a working state, so a rename cut short loses no follower and running it again finishes it:
  *   1. the topic is copied under the new id, next to the old one (both exist; nobody follows the new);
  *   2. its learned entry is copied too;
  *   3. each subscriber file switches from the old id to the new one (each file written atomically);
- *   4. the old id is removed from the catalog and the learned file, refused if anyone still follows it.
- * Refused when the new id is taken by a different topic, or is not a valid id.
+ *   4. the old id is removed from the catalog and the learned file, refused if anyone still follows
+ *      it or if either copy was edited meanwhile.
+ * Refused when the new id is taken or invalid, or while another rename is unfinished. The caller holds
+ * the run lock, so no digest run reads a catalog older than the subscriber files it then reads.
  */
 export async function renameTopic(
   subscribersDir: string,
   from: string,
   to: string,
   opts: { renameInSubscribers: () => Promise<string[]>; followers: () => Promise<string[]>; expectedVersion?: string },
-): Promise<{ catalog: LoadedCatalog; subscribers: string[] }> {
+): Promise<{ catalog: LoadedCatalog; subscribers: string[]; resumed: boolean }> {
   const file = catalogPath(subscribersDir);
+  const journalFile = renameJournalPath(subscribersDir);
   const idCheck = topicSchema.shape.id.safeParse(to);
   if (!idCheck.success) throw new PaperboyError('USAGE', `new id "${to}": ${idCheck.error.issues[0]!.message}`);
   if (from === to) throw new PaperboyError('USAGE', `"${from}" is already the topic's id`);
-  await withFileLock(file, async () => {
+  const pending = await pendingRename(subscribersDir);
+  if (pending && (pending.from !== from || pending.to !== to)) {
+    throw new PaperboyError(
+      'CONFLICT',
+      `the rename of "${pending.from}" to "${pending.to}" (started ${pending.since}) is unfinished; ` +
+        `finish it first: paperboy topics rename ${pending.from} ${pending.to}`,
+    );
+  }
+  const resumed = pending !== undefined;
+  const hasFrom = await withFileLock(file, async () => {
     const read = await readYaml(file, 'CATALOG');
-    if (opts.expectedVersion !== undefined && read.version !== opts.expectedVersion) {
+    // Resuming, the catalog has changed since any form was loaded: by this rename's own first step.
+    if (!resumed && opts.expectedVersion !== undefined && read.version !== opts.expectedVersion) {
       throw new PaperboyError('CONFLICT', `${file}: changed on disk since it was loaded; reload and apply your edit again`);
     }
     const current = parseCatalog(read.data, file);
-    const old = current.topics.find((t) => t.id === from);
-    if (!old) throw new PaperboyError('NOT_FOUND', `${file}: no topic "${from}"`);
-    const taken = current.topics.find((t) => t.id === to);
+    const old = current.topics.some((t) => t.id === from);
+    const taken = current.topics.some((t) => t.id === to);
+    if (!old && !(resumed && taken)) throw new PaperboyError('NOT_FOUND', `${file}: no topic "${from}"`);
     if (taken) {
-      // A rename interrupted after step 1 left an exact copy: carry on from there.
-      if (JSON.stringify({ ...taken, id: from }) !== JSON.stringify(old)) {
-        throw new PaperboyError('CONFLICT', `${file}: a topic "${to}" already exists; choose another id`);
-      }
-      return;
+      if (resumed) return old;
+      throw new PaperboyError('CONFLICT', `${file}: a topic "${to}" already exists; choose another id`);
     }
+    if (!resumed) await writeFileAtomic(journalFile, `${JSON.stringify({ version: 1, from, to, since: new Date().toISOString() })}\n`);
     const seq = read.doc.get('topics', true);
     if (!YAML.isSeq(seq)) throw new PaperboyError('CATALOG', `${file}: topics: must be a list`);
     const at = seq.items.findIndex((item) => YAML.isMap(item) && item.get('id') === from);
@@ -290,15 +331,27 @@ export async function renameTopic(
     const text = read.doc.toString({ lineWidth: 0, flowCollectionPadding: true });
     parseCatalog(YAML.parse(text), file);
     await writeFileAtomic(file, text);
+    return true;
   });
   const learned = await loadLearned(subscribersDir);
   const fit = learnedFor(learned, from);
-  if (learned && fit && !learnedFor(learned, to)) {
-    // Inserted right after the old entry, so once that is removed the file reads as before but for the id.
-    const topics = Object.fromEntries(Object.entries(learned.topics).flatMap(([id, f]) => (id === from ? [[id, f], [to, fit]] : [[id, f]])));
+  if (learned && fit && JSON.stringify(learnedFor(learned, to)) !== JSON.stringify(fit)) {
+    // Right after the old entry (any entry under the new id is a leftover: the id was free), so once the
+    // old one is removed the file reads as before but for the id.
+    const topics = Object.fromEntries(
+      Object.entries(learned.topics)
+        .filter(([id]) => id !== to)
+        .flatMap(([id, f]) => (id === from ? [[id, f], [to, fit]] : [[id, f]])),
+    );
     await saveLearned(subscribersDir, { ...learned, topics });
   }
   const subscribers = await opts.renameInSubscribers();
-  const catalog = await removeTopic(subscribersDir, from, { followers: opts.followers });
-  return { catalog, subscribers };
+  if (hasFrom) {
+    await removeTopic(subscribersDir, from, { followers: opts.followers, sameAs: to });
+  } else if (learned && fit) {
+    // Cut short inside step 4: the catalog entry is gone, its learned entry is not.
+    await saveLearned(subscribersDir, { ...learned, topics: Object.fromEntries(Object.entries(learned.topics).filter(([id]) => id !== from)) });
+  }
+  await rm(journalFile, { force: true });
+  return { catalog: await loadCatalog(subscribersDir), subscribers, resumed };
 }

@@ -218,3 +218,17 @@ function processAlive(pid: number): boolean {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/**
+ * Run `job` holding the run lock, failing at once (LOCKED, naming the holder) while a digest run holds
+ * it: for changes a run must not see half-done, such as renaming a topic in the catalog and in the
+ * subscriber files.
+ */
+export async function withRunLock<T>(dataDir: string, command: string, staleMs: number, job: () => Promise<T>): Promise<T> {
+  const held = await new RunLock(dataDir).acquire({ command, staleMs });
+  try {
+    return await job();
+  } finally {
+    await held.release();
+  }
+}

@@ -4,7 +4,7 @@
  * unsubscribe endpoint) goes through this store so the same schema guards all
  * of them and every write is atomic.
  */
-import { readdir, unlink } from 'node:fs/promises';
+import { readdir, readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import YAML from 'yaml';
@@ -230,24 +230,33 @@ export class SubscriberStore {
     });
   }
 
-  /** Subscribers whose file names the topic, including files that have some other problem (they would lose it silently). */
+  /**
+   * Subscribers whose file names the topic, including files with some other problem (they would lose it
+   * silently): by their parsed `topics` where the YAML reads, by the id appearing in the text where it
+   * does not (or the file is misnamed .yml); those are named by file.
+   */
   async followers(topic: string): Promise<string[]> {
     const { subscribers, problems } = await this.list();
     const out = subscribers.filter((s) => s.topics.includes(topic)).map((s) => s.id);
     for (const p of problems) {
-      if (!p.id) continue;
-      const data = (await readYaml(p.file, 'SUBSCRIBER').catch(() => undefined))?.data as { topics?: unknown } | null | undefined;
-      if (Array.isArray(data?.topics) && data.topics.includes(topic)) out.push(p.id);
+      const data = p.id ? (await readYaml(p.file, 'SUBSCRIBER').catch(() => undefined))?.data : undefined;
+      if (data !== undefined) {
+        const topics = (data as { topics?: unknown } | null)?.topics;
+        if (Array.isArray(topics) && topics.includes(topic)) out.push(p.id!);
+      } else if (await mentions(p.file, topic)) out.push(path.basename(p.file));
     }
     return out;
   }
 
   /**
-   * Replace topic id `from` by `to` in every subscriber file that follows it, keeping every other
-   * line, even in files with some other problem (they would lose the topic silently otherwise).
-   * Returns the ids of the files changed. Each file is written atomically under its lock.
+   * Replace topic id `from` by `to` in every subscriber file that follows it, keeping every other line,
+   * even in files with some other problem. Returns the ids of the files changed; each is written
+   * atomically under its lock. A file that names `from` but cannot be rewritten (not valid YAML, or
+   * misnamed .yml) is left as it is and reported, after the others are done.
    */
   async renameTopic(from: string, to: string): Promise<string[]> {
+    const { problems } = await this.list();
+    const unreadable = new Set(problems.filter((p) => !p.id).map((p) => p.file));
     const names = (await readdir(this.dir)).filter((n) => n.endsWith('.yaml') && n !== 'topics.yaml' && !n.startsWith('.')).sort();
     const changed: string[] = [];
     for (const name of names) {
@@ -255,17 +264,33 @@ export class SubscriberStore {
       if (!SUBSCRIBER_ID.test(id)) continue;
       const file = path.join(this.dir, name);
       await withFileLock(file, async () => {
-        const current = await readYaml(file, 'SUBSCRIBER').catch(() => undefined);
-        const topics = current?.doc.get('topics', true);
-        if (!current || !YAML.isSeq(topics)) return;
-        const at = topics.items.findIndex((item) => YAML.isScalar(item) && item.value === from);
-        if (at < 0) return;
-        const already = topics.items.some((item) => YAML.isScalar(item) && item.value === to);
-        if (already) topics.items.splice(at, 1);
-        else (topics.items[at] as YAML.Scalar).value = to;
+        let current: YamlRead;
+        try {
+          current = await readYaml(file, 'SUBSCRIBER');
+        } catch {
+          unreadable.add(file);
+          return;
+        }
+        const topics = current.doc.get('topics', true);
+        if (!YAML.isSeq(topics)) return;
+        const named = (item: unknown, t: string) => YAML.isScalar(item) && item.value === t;
+        if (!topics.items.some((item) => named(item, from))) return;
+        // The first mention of either id becomes the new id; any other mention of either goes.
+        const first = topics.items.findIndex((item) => named(item, from) || named(item, to));
+        topics.items = topics.items.filter((item, i) => i === first || !(named(item, from) || named(item, to)));
+        (topics.items[first] as YAML.Scalar).value = to;
         await writeFileAtomic(file, current.doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
         changed.push(id);
       });
+    }
+    const stuck: string[] = [];
+    for (const file of unreadable) if (await mentions(file, from)) stuck.push(file);
+    if (stuck.length) {
+      throw new PaperboyError(
+        'SUBSCRIBER',
+        `cannot change topic "${from}" in ${stuck.join(', ')}: not a readable subscriber file (YAML error or not named .yaml); ` +
+          'fix it (or change the topic there by hand), then run the rename again to finish it',
+      );
     }
     return changed;
   }
@@ -288,6 +313,13 @@ export class SubscriberStore {
       }
     });
   }
+}
+
+/** Does the file's text name this topic id (as a whole word)? For files that cannot be parsed. */
+async function mentions(file: string, topic: string): Promise<boolean> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  const escaped = topic.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`(^|[^a-z0-9-])${escaped}($|[^a-z0-9-])`, 'm').test(text);
 }
 
 const DEFAULTS: Partial<SubscriberData> = { keywords: [], authors: [], max_papers: 30, min_upvotes: 0, top_of_day: 0, status: 'active' };

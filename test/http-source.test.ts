@@ -55,8 +55,27 @@ describe('Hugging Face source over real HTTP', () => {
     });
     const onePage = Buffer.byteLength(JSON.stringify(Array.from({ length: 100 }, (_, i) => item(i))));
     await expect(hfSource(base, http({ maxBytes: Math.round(onePage * 2.5) })).fetch('2024-10-25')).rejects.toThrow(
-      /p=2: response of \d+ bytes with the \d+ bytes of this listing's earlier pages exceeds the \d+-byte cap \(SOURCE_MAX_BYTES\)/,
+      /p=2: the listing's pages so far come to \d+ bytes, over the \d+-byte cap \(SOURCE_MAX_BYTES\)/,
     );
+  });
+
+  it('caps the whole listing also when pages stream without a length, and does not count a repeated page', async () => {
+    // Each page alone is under the cap; two together are over it.
+    const page = (n: number) => JSON.stringify(Array.from({ length: 100 }, (_, i) => item(n * 100 + i)));
+    const onePage = Buffer.byteLength(page(0));
+    const streaming = await serve((req, res) => {
+      const body = page(Number(new URL(req.url!, 'http://x').searchParams.get('p')));
+      res.writeHead(200, { 'content-type': 'application/json' }); // no content-length: chunked
+      res.write(body.slice(0, 1000));
+      setTimeout(() => res.end(body.slice(1000)), 5);
+    });
+    await expect(hfSource(streaming, http({ maxBytes: Math.round(onePage * 1.5) })).fetch('2024-10-25')).rejects.toThrow(
+      /p=1: the listing's pages so far come to \d+ bytes, over the \d+-byte cap/,
+    );
+    // A server that ignores `p` repeats page 0: that repeat is dropped, so it does not count against the cap.
+    const repeating = await serve((_req, res) => res.end(page(0)));
+    const listing = await hfSource(repeating, http({ maxBytes: Math.round(onePage * 1.5) })).fetch('2024-10-25');
+    expect(listing.papers).toHaveLength(100);
   });
 
   it('retries a 429 honouring Retry-After, then succeeds', async () => {

@@ -68,7 +68,9 @@ export function registerRun(program: Command): void {
         summary = await run(
           { date, dryRun: flags.dryRun, only: flags.subscriber, signal: stop.signal },
           {
-            ...parts,
+            // Read again once the lock is held: a topic rename (it holds the lock) may have changed the
+            // catalog and the subscriber files since; the learned file, unchanged, comes from a cache.
+            ...(lock ? await loadParts(config) : parts),
             source: makeSource(config, flags.listing, log),
             transport,
             // Read the ledger only once the lock is held: another run may just have written to it.

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { renameTopic } from '../catalog.js';
 import { loadParts } from '../context.js';
+import { withRunLock } from '../lock.js';
 import { setup } from './shared.js';
 
 export function registerTopics(program: Command): void {
@@ -27,12 +28,14 @@ export function registerTopics(program: Command): void {
     .action(async (from: string, to: string, _flags: unknown, cmd: Command) => {
       const { config, log } = setup(cmd);
       const { store } = await loadParts(config);
-      const done = await renameTopic(config.subscribersDir, from, to, {
-        renameInSubscribers: () => store.renameTopic(from, to),
-        followers: () => store.followers(from),
-      });
-      log.info('topics.renamed', { from, to, subscribers: done.subscribers.length });
+      const done = await withRunLock(config.dataDir, `paperboy topics rename ${from} ${to}`, config.LOCK_STALE_SECONDS * 1000, () =>
+        renameTopic(config.subscribersDir, from, to, {
+          renameInSubscribers: () => store.renameTopic(from, to),
+          followers: () => store.followers(from),
+        }),
+      );
+      log.info('topics.renamed', { from, to, subscribers: done.subscribers.length, resumed: done.resumed });
       const who = done.subscribers.length ? `; ${done.subscribers.length} subscriber file(s) updated: ${done.subscribers.join(', ')}` : '';
-      process.stdout.write(`renamed topic "${from}" to "${to}"${who}\n`);
+      process.stdout.write(`${done.resumed ? 'finished renaming' : 'renamed'} topic "${from}" to "${to}"${who}\n`);
     });
 }

@@ -9,7 +9,8 @@
  * around these routes live in app.ts and security.ts.
  */
 import type { Context, Hono } from 'hono';
-import { removeTopic, renameTopic, saveTopic, type LoadedCatalog, type Topic } from '../catalog.js';
+import { pendingRename, removeTopic, renameTopic, saveTopic, type LoadedCatalog, type Topic } from '../catalog.js';
+import { withRunLock } from '../lock.js';
 import { describeError, isPaperboyError } from '../errors.js';
 import { analyse, Matcher } from '../matcher.js';
 import { learnedFor } from '../learned.js';
@@ -453,7 +454,9 @@ export function registerAdmin(app: Hono<AppEnv>, deps: Deps): void {
     const { catalog } = await deps.parts();
     const topic = catalog.topics.find((t) => t.id === c.req.param('id'));
     if (!topic) return badRequest(c, 'There is no such topic.', 404);
-    return renamePage(c, topic, catalog.version_hash);
+    // A rename cut short is finished by the same rename: offer its new id.
+    const pending = await pendingRename(deps.config.subscribersDir).catch(() => undefined);
+    return renamePage(c, topic, catalog.version_hash, pending?.from === topic.id ? pending.to : '');
   });
 
   app.post('/admin/topics/:id/rename', async (c) => {
@@ -462,17 +465,30 @@ export function registerAdmin(app: Hono<AppEnv>, deps: Deps): void {
     const topic = catalog.topics.find((t) => t.id === c.req.param('id'));
     if (!topic) return badRequest(c, 'There is no such topic.', 404);
     const to = field(body, 'id').trim();
+    const { config } = deps;
     try {
-      await renameTopic(deps.config.subscribersDir, topic.id, to, {
-        expectedVersion: field(body, 'version'),
-        renameInSubscribers: () => store.renameTopic(topic.id, to),
-        followers: () => store.followers(topic.id),
-      });
+      await withRunLock(config.dataDir, `admin: rename topic ${topic.id} to ${to}`, config.LOCK_STALE_SECONDS * 1000, () =>
+        renameTopic(config.subscribersDir, topic.id, to, {
+          expectedVersion: field(body, 'version'),
+          renameInSubscribers: () => store.renameTopic(topic.id, to),
+          followers: () => store.followers(topic.id),
+        }),
+      );
     } catch (e) {
-      if (isPaperboyError(e) && e.code === 'USAGE') return renamePage(c, topic, catalog.version_hash, to, e.message.replace(/^new id "[^"]*": /, ''), 422);
-      if (isPaperboyError(e) && e.code === 'CONFLICT') return renamePage(c, topic, catalog.version_hash, to, e.message.split('; ')[0]!.replace(/^.*?: /, ''), 409);
-      if (isPaperboyError(e) && (e.code === 'CATALOG' || e.code === 'NOT_FOUND')) return badRequest(c, e.message, 422);
-      throw e;
+      if (!isPaperboyError(e)) throw e;
+      if (e.code === 'USAGE') return renamePage(c, topic, catalog.version_hash, to, e.message.replace(/^new id "[^"]*": /, ''), 422);
+      if (e.code === 'CONFLICT' && /already exists|changed on disk/.test(e.message)) {
+        return renamePage(c, topic, catalog.version_hash, to, e.message.split('; ')[0]!.replace(/^.*?: /, ''), 409);
+      }
+      if (e.code === 'LOCKED') return badRequest(c, `Nothing was renamed: a digest run is in progress (${e.message}). Try again when it ends.`, 409);
+      // Stopped partway (a follower's file it cannot change, an edit made meanwhile, another rename unfinished):
+      // the record of the rename stays, and the same rename finishes it once the cause is fixed.
+      const pending = await pendingRename(config.subscribersDir).catch(() => undefined);
+      const again = pending
+        ? html` The rename of <code>${pending.from}</code> to <code>${pending.to}</code> is half-done: fix that, then
+            <a href="/admin/topics/${pending.from}/rename">rename it again</a> to finish.`
+        : '';
+      return adminPage(c, 'Rename stopped', html`<h1>The rename stopped</h1><div class="card"><p>${e.message}</p><p>${again}</p></div>`, 409);
     }
     deps.log.info('admin.topic_renamed', { from: topic.id, to });
     return c.redirect('/admin/topics?done=renamed', 303);

@@ -29,8 +29,8 @@ export function hfSource(baseUrl: string, http: HttpOptions): Source {
         url.searchParams.set('date', date);
         url.searchParams.set('limit', String(PAGE_SIZE));
         url.searchParams.set('p', String(page));
-        const body = await getText(url.href, http, bytes);
-        bytes += Buffer.byteLength(body);
+        // Each response is capped as it streams in (getText); the pages kept are capped together below.
+        const body = await getText(url.href, http);
         let json: unknown;
         try {
           json = JSON.parse(body.replace(/^\uFEFF/, ''));
@@ -42,6 +42,14 @@ export function hfSource(baseUrl: string, http: HttpOptions): Source {
         // A server that ignores `p` would hand back page 0 forever: stop when a page brings nothing new.
         const ids = pageItems.map(itemId);
         if (page > 0 && ids.every((id) => id !== undefined && seen.has(id))) break;
+        // Counted once kept: a repeated page is dropped, and so are its bytes.
+        bytes += Buffer.byteLength(body);
+        if (bytes > http.maxBytes) {
+          throw new PaperboyError(
+            'SOURCE',
+            `${url.href}: the listing's pages so far come to ${bytes} bytes, over the ${http.maxBytes}-byte cap (SOURCE_MAX_BYTES)`,
+          );
+        }
         ids.forEach((id) => id && seen.add(id));
         items.push(...pageItems);
         if (pageItems.length < PAGE_SIZE) break;

@@ -40,18 +40,15 @@ class Retryable extends Error {
   }
 }
 
-/**
- * GET `raw` and return its body as text, or throw PaperboyError('SOURCE'). `spent` is what earlier
- * pages of the same listing already read: the cap is on the whole listing, not per request.
- */
-export async function getText(raw: string, opts: HttpOptions, spent = 0): Promise<string> {
+/** GET `raw` and return its body as text, or throw PaperboyError('SOURCE'). */
+export async function getText(raw: string, opts: HttpOptions): Promise<string> {
   const sleep = opts.sleep ?? sleepReal;
   const backoff = opts.backoffMs ?? 1000;
   const maxWait = opts.maxWaitMs ?? 60_000;
   let lastError = '';
   for (let attempt = 0; attempt <= opts.retries; attempt++) {
     try {
-      return await getOnce(raw, opts, spent);
+      return await getOnce(raw, opts);
     } catch (e) {
       if (!(e instanceof Retryable)) throw e;
       lastError = e.message;
@@ -73,7 +70,7 @@ export async function getText(raw: string, opts: HttpOptions, spent = 0): Promis
   throw new PaperboyError('SOURCE', `${raw}: gave up after ${opts.retries + 1} attempts: ${lastError}`);
 }
 
-async function getOnce(raw: string, opts: HttpOptions, spent: number): Promise<string> {
+async function getOnce(raw: string, opts: HttpOptions): Promise<string> {
   const doFetch = opts.fetchImpl ?? fetch;
   let url = assertAllowedUrl(raw);
   const origin = url.host;
@@ -109,19 +106,15 @@ async function getOnce(raw: string, opts: HttpOptions, spent: number): Promise<s
       const reason = await errorReason(res);
       throw new PaperboyError('SOURCE', `${url.href}: HTTP ${res.status} ${res.statusText}${reason ? ` (${reason})` : ''}`);
     }
-    return readCapped(res, opts.maxBytes, spent, url.href);
+    return readCapped(res, opts.maxBytes, url.href);
   }
 }
 
-async function readCapped(res: Response, maxBytes: number, spent: number, where: string): Promise<string> {
-  const earlier = spent > 0 ? ` with the ${spent} bytes of this listing's earlier pages` : '';
+async function readCapped(res: Response, maxBytes: number, where: string): Promise<string> {
   const declared = Number(res.headers.get('content-length'));
-  if (spent + declared > maxBytes) {
+  if (declared > maxBytes) {
     await res.body?.cancel();
-    throw new PaperboyError(
-      'SOURCE',
-      `${where}: response of ${declared} bytes${earlier} exceeds the ${maxBytes}-byte cap (SOURCE_MAX_BYTES)`,
-    );
+    throw new PaperboyError('SOURCE', `${where}: response of ${declared} bytes exceeds the ${maxBytes}-byte cap (SOURCE_MAX_BYTES)`);
   }
   if (!res.body) return '';
   const chunks: Uint8Array[] = [];
@@ -129,8 +122,8 @@ async function readCapped(res: Response, maxBytes: number, spent: number, where:
   try {
     for await (const chunk of res.body) {
       total += chunk.byteLength;
-      if (spent + total > maxBytes) {
-        throw new PaperboyError('SOURCE', `${where}: response${earlier} exceeds the ${maxBytes}-byte cap (SOURCE_MAX_BYTES)`);
+      if (total > maxBytes) {
+        throw new PaperboyError('SOURCE', `${where}: response exceeds the ${maxBytes}-byte cap (SOURCE_MAX_BYTES)`);
       }
       chunks.push(chunk);
     }

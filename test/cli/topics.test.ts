@@ -1,7 +1,9 @@
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadCatalog, renameTopic } from '../../src/catalog.js';
+import { loadCatalog, renameTopic, saveTopic } from '../../src/catalog.js';
+import { RunLock } from '../../src/lock.js';
 import { SubscriberStore } from '../../src/subscribers.js';
 import { runCli, SAMPLE, scratchDir } from '../helpers/cli.js';
 
@@ -64,24 +66,93 @@ describe('paperboy topics rename', () => {
     expect(await Promise.all(['topics.yaml', 'topics.learned.json', 'ada.yaml'].map(text))).toEqual(before);
   });
 
-  it('finishes a rename that stopped halfway when run again, and loses no follower meanwhile', async () => {
+  it('finishes a rename cut short after some followers changed, and refuses another rename meanwhile', async () => {
     const store = new SubscriberStore(s.subscribers, await loadCatalog(s.subscribers));
+    await writeFile(path.join(s.subscribers, 'grace.yaml'), (await text('grace.yaml')).replace('topics: [', 'topics: [peft, '));
+    // Cut short after Ada's file is done and before Grace's.
     await expect(
       renameTopic(s.subscribers, 'peft', 'adapters', {
-        renameInSubscribers: () => Promise.reject(new Error('disk full')),
+        renameInSubscribers: async () => {
+          await store.renameTopic('peft', 'adapters').then(() => {}, () => {});
+          await writeFile(path.join(s.subscribers, 'grace.yaml'), (await text('grace.yaml')).replace('adapters', 'peft'));
+          throw new Error('killed');
+        },
         followers: () => store.followers('peft'),
       }),
-    ).rejects.toThrow('disk full');
-    // Halfway: both ids exist, Ada still follows the old one, and every file is valid.
+    ).rejects.toThrow('killed');
+    // Halfway: both ids exist, every file is valid, and the record of the rename says which one is unfinished.
     const half = await loadCatalog(s.subscribers);
     expect(half.topics.map((t) => t.id).slice(0, 2)).toEqual(['peft', 'adapters']);
     expect((await new SubscriberStore(s.subscribers, half).list()).problems).toEqual([]);
+    expect(await text('ada.yaml')).toMatch(/^topics: \[adapters, /m);
+    expect(await text('grace.yaml')).toMatch(/^topics: \[peft, /m);
+    const other = await cli('topics', 'rename', 'code', 'coding');
+    expect(other.code).toBe(1);
+    expect(other.stderr).toContain('the rename of "peft" to "adapters"');
+    expect(other.stderr).toContain('finish it first: paperboy topics rename peft adapters');
 
     const again = await cli('topics', 'rename', 'peft', 'adapters');
     expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/^finished renaming topic "peft" to "adapters"; 1 subscriber file\(s\) updated: grace/);
     const done = await loadCatalog(s.subscribers);
     expect(done.topics.map((t) => t.id)).not.toContain('peft');
     expect(Object.keys(done.learned!.topics)).toContain('adapters');
-    expect(await text('ada.yaml')).toMatch(/^topics: \[adapters, /m);
+    expect(Object.keys(done.learned!.topics)).not.toContain('peft');
+    expect(await text('grace.yaml')).toMatch(/^topics: \[adapters, agents-tools, /m);
+    expect(existsSync(path.join(s.subscribers, 'topics.rename.json'))).toBe(false);
+    expect((await cli('topics', 'rename', 'code', 'coding')).code).toBe(0);
+  });
+
+  it('stops before removing the old id while a follower file cannot be rewritten, and finishes once it is fixed', async () => {
+    // A YAML error: the file cannot be rewritten, but it names the topic, so the topic must not disappear.
+    const broken = path.join(s.subscribers, 'zed.yaml');
+    await writeFile(broken, 'email: zed@example.org\ntopics: [peft, code\n');
+    // A file naming the topic twice ends up naming the new id once.
+    await writeFile(path.join(s.subscribers, 'alan.yaml'), (await text('alan.yaml')).replace('topics: [', 'topics: [peft, peft, '));
+    const r = await cli('topics', 'rename', 'peft', 'adapters');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`cannot change topic "peft" in ${broken}: not a readable subscriber file`);
+    expect(r.stderr).toContain('run the rename again to finish it');
+    expect((await loadCatalog(s.subscribers)).topics.map((t) => t.id)).toContain('peft');
+    expect(await text('alan.yaml')).toMatch(/^topics: \[adapters, vision-multimodal, /m);
+
+    await writeFile(broken, 'email: zed@example.org\ntopics: [peft, code]\n');
+    const again = await cli('topics', 'rename', 'peft', 'adapters');
+    expect(again.code, again.stderr).toBe(0);
+    expect(await text('zed.yaml')).toBe('email: zed@example.org\ntopics: [adapters, code]\n');
+  });
+
+  it('keeps an edit made to either copy while the rename was cut short: it refuses to drop the old one until they agree', async () => {
+    const store = new SubscriberStore(s.subscribers, await loadCatalog(s.subscribers));
+    await expect(
+      renameTopic(s.subscribers, 'peft', 'adapters', {
+        renameInSubscribers: () => Promise.reject(new Error('killed')),
+        followers: () => store.followers('peft'),
+      }),
+    ).rejects.toThrow('killed');
+    const catalog = await loadCatalog(s.subscribers);
+    const edited = { ...catalog.topics.find((t) => t.id === 'adapters')!, name: 'Adapters and LoRA' };
+    await saveTopic(s.subscribers, edited);
+    const r = await cli('topics', 'rename', 'peft', 'adapters');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/topic "peft" and its copy "adapters" differ \(one was edited during the rename\)/);
+    expect((await loadCatalog(s.subscribers)).topics.find((t) => t.id === 'adapters')!.name).toBe('Adapters and LoRA');
+    await saveTopic(s.subscribers, { ...edited, id: 'peft' });
+    expect((await cli('topics', 'rename', 'peft', 'adapters')).code).toBe(0);
+    expect((await loadCatalog(s.subscribers)).topics.find((t) => t.id === 'adapters')!.name).toBe('Adapters and LoRA');
+  });
+
+  it('renames nothing while a digest run holds the run lock, and names that run', async () => {
+    const lock = await new RunLock(path.join(s.dir, 'data')).acquire({ command: 'paperboy run --date 2024-10-25' });
+    try {
+      const before = await text('topics.yaml');
+      const r = await cli('topics', 'rename', 'peft', 'adapters');
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('paperboy run --date 2024-10-25');
+      expect(await text('topics.yaml')).toBe(before);
+      expect(existsSync(path.join(s.subscribers, 'topics.rename.json'))).toBe(false);
+    } finally {
+      await lock.release();
+    }
   });
 });

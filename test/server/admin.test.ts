@@ -485,6 +485,28 @@ describe('topic catalog', () => {
     expect((await admin.get('/admin/topics/reasoning')).status).toBe(404);
   });
 
+  it('explains a rename that stopped halfway and finishes it from the same form, even though the catalog has changed since', async () => {
+    await writeFile(file('zed'), 'email: zed@example.org\ntopics: [speech-audio, code\n'); // a YAML error
+    const page = await (await admin.get('/admin/topics/speech-audio/rename')).text();
+    const stopped = await admin.post('/admin/topics/speech-audio/rename', { version: versionOf(page), id: 'audio' });
+    expect(stopped.status).toBe(409);
+    const why = await stopped.text();
+    expect(why).toContain('zed.yaml: not a readable subscriber file');
+    expect(why).toContain('The rename of <code>speech-audio</code> to <code>audio</code> is half-done');
+    expect(why).toContain('href="/admin/topics/speech-audio/rename"');
+    expect(await catalogText()).toContain('id: speech-audio');
+
+    await writeFile(file('zed'), 'email: zed@example.org\ntopics: [speech-audio, code]\n');
+    const again = await (await admin.get('/admin/topics/speech-audio/rename')).text();
+    expect(again).toContain('value="audio"');
+    const res = await admin.post('/admin/topics/speech-audio/rename', { version: versionOf(page), id: 'audio' });
+    expect(res.status).toBe(303);
+    expect(await catalogText()).not.toContain('id: speech-audio');
+    expect(await readFile(file('zed'), 'utf8')).toContain('topics: [audio, code]');
+    expect(await readFile(file('alan'), 'utf8')).toMatch(/^topics: \[.*\baudio\]$/m);
+    await rm(file('zed'));
+  });
+
   it('treats a topic called like a built-in property ("constructor") as untrained, and keeps previews working', async () => {
     const version = async () => versionOf(await (await admin.get('/admin/topics/new')).text());
     const invalid = await admin.post('/admin/topics', { version: await version(), id: 'toString', name: '', keywords: '', action: 'save' });
