@@ -268,7 +268,13 @@ export async function pendingRename(subscribersDir: string): Promise<z.infer<typ
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
-  const parsed = renameJournal.safeParse(JSON.parse(text));
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    data = undefined;
+  }
+  const parsed = renameJournal.safeParse(data);
   if (!parsed.success) throw new PaperboyError('CATALOG', `${file}: not a rename record; delete it if no rename is in progress`);
   return parsed.data;
 }
