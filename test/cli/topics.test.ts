@@ -142,6 +142,28 @@ describe('paperboy topics rename', () => {
     expect((await loadCatalog(s.subscribers)).topics.find((t) => t.id === 'adapters')!.name).toBe('Adapters and LoRA');
   });
 
+  it('finishes a rename cut short inside its last step: the old entry gone from the catalog but not from the learned file', async () => {
+    const learned = JSON.parse(await text('topics.learned.json')) as { topics: Record<string, unknown> };
+    learned.topics.adapters = learned.topics.peft;
+    await writeFile(path.join(s.subscribers, 'topics.learned.json'), JSON.stringify(learned));
+    await writeFile(path.join(s.subscribers, 'topics.yaml'), (await text('topics.yaml')).replace('  - id: peft\n', '  - id: adapters\n'));
+    await writeFile(path.join(s.subscribers, 'ada.yaml'), (await text('ada.yaml')).replace('[peft,', '[adapters,'));
+    const record = { version: 1, from: 'peft', to: 'adapters', since: '2026-12-07T10:00:00.000Z' };
+    await writeFile(path.join(s.subscribers, 'topics.rename.json'), JSON.stringify(record));
+
+    const r = await cli('topics', 'rename', 'peft', 'adapters');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('finished renaming topic "peft" to "adapters"\n');
+    const after = (await loadCatalog(s.subscribers)).learned!.topics;
+    expect(Object.keys(after)).not.toContain('peft');
+    expect(after.adapters).toEqual(learned.topics.peft);
+    expect(existsSync(path.join(s.subscribers, 'topics.rename.json'))).toBe(false);
+    // Done: the same rename again finds nothing to rename.
+    const again = await cli('topics', 'rename', 'peft', 'adapters');
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/no topic "peft"/);
+  });
+
   it('renames nothing while a digest run holds the run lock, and names that run', async () => {
     const lock = await new RunLock(path.join(s.dir, 'data')).acquire({ command: 'paperboy run --date 2024-10-25' });
     try {

@@ -32,6 +32,7 @@ describe('login and guards', () => {
       '/admin/subscribers/ada',
       '/admin/topics',
       '/admin/topics/peft',
+      '/admin/topics/peft/rename',
       '/admin/subscribers/new',
       '/preview?subscriber=ada',
     ]) {
@@ -51,6 +52,19 @@ describe('login and guards', () => {
       body: new URLSearchParams({ status: 'paused', version: 'x', csrf: admin.csrf }),
     });
     expect(res.status).toBe(403);
+    expect(await read('ada')).toBe(before);
+    // Renaming a topic, which rewrites subscriber files, is guarded the same way: no session, or a
+    // session without its CSRF token, renames nothing.
+    const catalog = await readFile(path.join(t.subscribers, 'topics.yaml'), 'utf8');
+    const rename = { id: 'adapters', version: 'x' };
+    const anonymous = await fetch(`${t.base}/admin/topics/peft/rename`, {
+      method: 'POST',
+      redirect: 'manual',
+      body: new URLSearchParams({ ...rename, csrf: admin.csrf }),
+    });
+    const forged = await admin.post('/admin/topics/peft/rename', rename, { csrf: null });
+    expect([anonymous.status, forged.status]).toEqual([403, 403]);
+    expect(await readFile(path.join(t.subscribers, 'topics.yaml'), 'utf8')).toBe(catalog);
     expect(await read('ada')).toBe(before);
   });
 
