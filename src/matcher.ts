@@ -238,14 +238,14 @@ export class Matcher {
       parts.sort((a, b) => +a.learned - +b.learned || b.value - a.value || a.label.localeCompare(b.label));
       const score = parts.reduce((s, p) => s + p.value, 0);
       if (score <= 0) return;
-      const seen = new Set<string>();
-      const matched = parts
-        .filter((p) => p.value > 0)
-        // Learned words only fill a short explanation: one of dozens of small weights ("memory") says little
-        // to a reader next to the topic's own terms, but a filing made by learned words alone is explained by them.
-        .filter((p, i) => !p.learned || i < LEARNED_IN_EXPLANATION)
-        .map((p) => p.label)
-        .filter((l) => !seen.has(l.toLowerCase()) && seen.add(l.toLowerCase()));
+      const matched = explain(
+        parts
+          .filter((p) => p.value > 0)
+          // Learned words only fill a short explanation: one of dozens of small weights ("memory") says little
+          // to a reader next to the topic's own terms, but a filing made by learned words alone is explained by them.
+          .filter((p, i) => !p.learned || i < LEARNED_IN_EXPLANATION)
+          .map((p) => p.label),
+      );
       out.push({ topic: this.groups[gi]!.id, score: round(score), matched });
     });
     return out.sort((a, b) => b.score - a.score || a.topic.localeCompare(b.topic));
@@ -287,6 +287,39 @@ export class Matcher {
       if (tok.pairKey) for (const e of this.index.get(tok.pairKey) ?? []) if (phraseFrom(tokens, i + 2, e.keys, 1)) record(e, i);
     }
   }
+}
+
+/** Each spelling of an explanation label as word keys (" pre train " and " pretrain "), computed once per label. */
+const labelForms = new Map<string, string[]>();
+const formsOf = (label: string) => {
+  let f = labelForms.get(label);
+  if (f === undefined) {
+    const pattern = compileTerm(label);
+    f = pattern && !pattern.affix ? pattern.variants.map((v) => ` ${v.join(' ')} `) : [` ${label.toLowerCase()} `];
+    labelForms.set(label, f);
+  }
+  return f;
+};
+/** Is `inner` the same as `outer` or a run of whole words in it, in any spelling of either? */
+const within = (inner: string, outer: string) => formsOf(inner).some((i) => formsOf(outer).some((o) => o.includes(i)));
+
+/**
+ * The labels in order, once each, nested terms folded: "pre-training" next to "LLM pre-training" (both
+ * matched, since one contains the other) says the same thing twice, so only the longer one is named, in
+ * the place of whichever came first. The email shows the first few; each should add something.
+ */
+function explain(labels: string[]): string[] {
+  const out: string[] = [];
+  for (const label of labels) {
+    const at = out.findIndex((kept) => within(label, kept) || within(kept, label));
+    if (at === -1) out.push(label);
+    else if (within(out[at]!, label) && !within(label, out[at]!)) {
+      out[at] = label;
+      // The longer term may also contain a term named later in the list.
+      for (let i = out.length - 1; i > at; i--) if (within(out[i]!, label)) out.splice(i, 1);
+    }
+  }
+  return out;
 }
 
 /** Do keys[k..] match the tokens from `pos` on? Each key takes one token, or two written apart. */

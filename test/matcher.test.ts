@@ -133,6 +133,14 @@ describe('matching terms', () => {
     expect(m!.matched).toEqual(['LoRA', 'low-rank', 'adapter']);
   });
 
+  it('names a nested term once, by its longer form, in the place of the first of them', () => {
+    const terms = ['multimodal', 'chart', { term: 'multimodal large language models', weight: 0.5 }, { term: 'Pre-training', weight: 0.8 }, 'LLM pretraining'];
+    const [m] = new Matcher([group(terms)]).match(
+      doc('Chart understanding in multimodal large language models', 'We study LLM pre-training for multimodal charts.'),
+    );
+    expect(m!.matched).toEqual(['chart', 'multimodal large language models', 'LLM pretraining']);
+  });
+
   it('compiles terms once, with their variants', () => {
     expect(compileTerm('fine-tuning')!.variants).toHaveLength(2);
     expect(compileTerm('  ')).toBeUndefined();
