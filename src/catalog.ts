@@ -2,13 +2,13 @@
  * The topic catalog (subscribers/topics.yaml): which topics exist and the
  * terms that file a paper under each. Admins edit it; the matcher compiles it.
  */
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import YAML from 'yaml';
 import { PaperboyError } from './errors.js';
 import { learnedFor, loadLearned, saveLearned, type Learned } from './learned.js';
-import { formatIssues, plainMessage, readYaml, strictObject, withFileLock, writeFileAtomic } from './yamlfile.js';
+import { formatIssues, plainMessage, readTextIfExists, readYaml, strictObject, withFileLock, writeFileAtomic } from './yamlfile.js';
 
 export const TOPIC_ID = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 
@@ -261,13 +261,8 @@ export const renameJournalPath = (subscribersDir: string) => path.join(subscribe
 /** The unfinished rename of this subscribers folder, if any. */
 export async function pendingRename(subscribersDir: string): Promise<z.infer<typeof renameJournal> | undefined> {
   const file = renameJournalPath(subscribersDir);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
+  const text = await readTextIfExists(file);
+  if (text === undefined) return undefined;
   let data: unknown;
   try {
     data = JSON.parse(text);

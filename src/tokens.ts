@@ -6,8 +6,9 @@
  * Comparison is constant-time.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { link, mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { link, mkdir, open, unlink } from 'node:fs/promises';
 import { PaperboyError } from './errors.js';
+import { readTextIfExists } from './yamlfile.js';
 import path from 'node:path';
 import { SUBSCRIBER_ID } from './subscribers.js';
 
@@ -78,13 +79,8 @@ export async function loadSecret(configured: string | undefined, dataDir: string
 
 /** The secret in `file`, undefined if there is no file; a file too short to be a key is an error, never a weak key. */
 async function readSecret(file: string): Promise<string | undefined> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
+  const text = await readTextIfExists(file);
+  if (text === undefined) return undefined;
   const secret = text.trim();
   if (secret.length < 32) {
     throw new PaperboyError(
