@@ -1,4 +1,6 @@
 /** `paperboy run`: one digest run now. */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { systemClock } from '../clock.js';
 import { deliveryPolicy, getRenderer, loadParts, makeLedger, makeSource, makeTransport, openLedgerForRun } from '../context.js';
@@ -32,14 +34,11 @@ export function registerRun(program: Command): void {
       const waitSeconds = Number(flags.wait ?? 0);
       if (!Number.isFinite(waitSeconds) || waitSeconds < 0)
         throw new PaperboyError('USAGE', `--wait: "${flags.wait}" is not a number of seconds`);
-      const parts = await loadParts(config);
       // A mistyped id is reported before the listing is fetched (a file that exists but is broken is reported by the run).
       if (flags.subscriber) {
         assertSubscriberId(flags.subscriber);
-        await parts.store.get(flags.subscriber).catch((e: unknown) => {
-          if (isPaperboyError(e) && e.code === 'NOT_FOUND')
-            throw new PaperboyError('NOT_FOUND', `no subscriber "${flags.subscriber}" in ${config.subscribersDir}`);
-        });
+        if (!existsSync(path.join(config.subscribersDir, `${flags.subscriber}.yaml`)))
+          throw new PaperboyError('NOT_FOUND', `no subscriber "${flags.subscriber}" in ${config.subscribersDir}`);
       }
       // A dry run records nothing, so it needs no lock.
       let lock: HeldLock | undefined;
@@ -68,9 +67,9 @@ export function registerRun(program: Command): void {
         summary = await run(
           { date, dryRun: flags.dryRun, only: flags.subscriber, signal: stop.signal },
           {
-            // Read again once the lock is held: a topic rename (it holds the lock) may have changed the
-            // catalog and the subscriber files since; the learned file, unchanged, comes from a cache.
-            ...(lock ? await loadParts(config) : parts),
+            // Read once the lock is held: a topic rename (it holds the lock too) changes the catalog and the
+            // subscriber files together, and a run must not see one without the other.
+            ...(await loadParts(config)),
             source: makeSource(config, flags.listing, log),
             transport,
             // Read the ledger only once the lock is held: another run may just have written to it.
