@@ -58,7 +58,7 @@ export const topicSchema = strictObject({
   keywords: z.array(term).min(1, 'needs at least one keyword, e.g. ["LoRA", "adapter"]'),
   /** Terms that veto this topic for a paper, whatever else matched. */
   exclude: z.array(z.string().trim().min(1)).default([]),
-  /** Overrides the catalog threshold for this topic (a trained topic uses its learned threshold instead: src/learned.ts). */
+  /** Overrides the catalog threshold for this topic (a trained topic files by its learned one, moved by any change to this: src/learned.ts). */
   threshold: z.number().positive().optional(),
   /** Overrides the catalog `relative` for this topic (0 for aspects such as benchmarks, which sit beside any subject). */
   relative: z.number().min(0).max(1).optional(),

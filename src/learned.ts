@@ -30,6 +30,12 @@ const learnedTopic = z
     threshold: z.number().positive(),
     /** Labelled papers of this topic the fit saw: a topic with few is less to be trusted. */
     positives: z.number().int().nonnegative(),
+    /**
+     * The topic's own threshold and relative floor in topics.yaml when it was fitted. An admin who edits
+     * them afterwards means it: the filing bar moves by as much as the hand threshold did, and an edited
+     * relative floor replaces the learned one (`effectiveFiling`). Absent in files from before this field.
+     */
+    hand: z.object({ threshold: z.number().positive(), relative: z.number().min(0).max(1) }).strict().optional(),
     /** word → weight; a negative weight argues against the topic. */
     terms: z.record(
       z.string().refine((w) => compileTerm(w) !== undefined, 'must be a word or phrase, e.g. "acoustic"'),
@@ -117,4 +123,23 @@ export async function saveLearned(subscribersDir: string, learned: Learned): Pro
   const text = `${JSON.stringify(learnedSchema.parse(learned), null, 1)}\n`;
   await withFileLock(file, () => writeFileAtomic(file, text));
   return file;
+}
+
+/**
+ * The threshold and relative floor a topic is filed by. Untrained: its own (or the catalog's). Trained:
+ * the fitted ones, moved by any edit to the topic's own since the fit, so a threshold raised in
+ * topics.yaml or on the admin page always takes effect (by the same amount) and the fit is kept when
+ * nobody has touched them.
+ */
+export function effectiveFiling(
+  fit: LearnedTopic | undefined,
+  learned: Learned | undefined,
+  hand: { threshold: number; relative: number },
+): { threshold: number; relative: number } {
+  if (!fit || !learned) return hand;
+  if (!fit.hand) return { threshold: fit.threshold, relative: learned.relative };
+  return {
+    threshold: Math.max(0, Math.round((fit.threshold + hand.threshold - fit.hand.threshold) * 1000) / 1000),
+    relative: hand.relative === fit.hand.relative ? learned.relative : hand.relative,
+  };
 }

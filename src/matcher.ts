@@ -30,7 +30,7 @@
  * and the thresholds are fitted mostly on papers without keywords.
  */
 import type { Catalog, TopicTerm } from './catalog.js';
-import { learnedFor } from './learned.js';
+import { effectiveFiling, learnedFor } from './learned.js';
 import type { Paper } from './paper.js';
 import { compileTerm, tokenize, type Token } from './text.js';
 
@@ -108,6 +108,8 @@ interface Hit {
   /** Mentioned in the abstract's lead. */
   lead: boolean;
   tf: number;
+  /** For a word-part term ("*bench"): the first word it matched, which the explanation names instead of the pattern. */
+  word?: string;
 }
 
 export class Matcher {
@@ -154,19 +156,20 @@ export class Matcher {
 
   /**
    * A trained topic (catalog.learned) adds its learned terms and uses its learned
-   * threshold and relative floor, which were fitted together with them.
+   * threshold and relative floor, which were fitted together with them, moved by
+   * any edit an admin made to the topic's own since (`effectiveFiling`).
    */
   static fromCatalog(catalog: Catalog): Matcher {
     return new Matcher(
       catalog.topics.map((t) => {
         const fit = learnedFor(catalog.learned, t.id);
+        const hand = { threshold: t.threshold ?? catalog.threshold, relative: t.relative ?? catalog.relative };
         return {
           id: t.id,
           terms: t.keywords,
           learned: fit ? Object.entries(fit.terms).map(([term, weight]) => ({ term, weight })) : undefined,
           exclude: t.exclude,
-          threshold: fit?.threshold ?? t.threshold ?? catalog.threshold,
-          relative: fit ? catalog.learned!.relative : (t.relative ?? catalog.relative),
+          ...effectiveFiling(fit, catalog.learned, hand),
         };
       }),
     );
@@ -204,35 +207,49 @@ export class Matcher {
    * exclusion vetoed. `scores` weighs this; training fits weights to it.
    */
   evidence(doc: Doc): Array<Map<number, number> | null> {
+    const { hits, vetoed } = this.collect(doc);
+    const values = this.valuer(doc);
+    return hits.map((termHits, gi) => (vetoed.has(gi) ? null : values(termHits)));
+  }
+
+  private collect(doc: Doc): { hits: Array<Map<number, Hit>>; vetoed: Set<number> } {
     const hits: Array<Map<number, Hit>> = this.groups.map(() => new Map());
     const vetoed = new Set<number>();
     const visit = (tokens: Token[], field: Field) => this.scan(tokens, field, hits, vetoed, doc.leadEnd);
     visit(doc.title, 'title');
     for (const kw of doc.keywords) visit(kw, 'keywords');
     visit(doc.abstract, 'abstract');
+    return { hits, vetoed };
+  }
+
+  /** Turns one group's hits into each term's unweighted value, for this doc's abstract length. */
+  private valuer(doc: Doc): (termHits: Map<number, Hit>) => Map<number, number> {
     const lengthNorm = 1 - BM25_B + BM25_B * (doc.abstract.length / AVG_ABSTRACT_TOKENS);
     const bm25 = (tf: number) => (tf * (BM25_K1 + 1)) / (tf + BM25_K1 * lengthNorm);
     // A keyword is the paper's summary of itself: 1.2 × the most one abstract mention can count (one in the lead).
     const keyword = FIELD_WEIGHTS.keywords * (bm25(1) + FIELD_WEIGHTS.lead);
-    return hits.map((termHits, gi) => {
-      if (vetoed.has(gi)) return null;
+    return (termHits) => {
       const values = new Map<number, number>();
       for (const [ti, h] of termHits) {
         const abstract = FIELD_WEIGHTS.abstract * (h.tf > 0 ? bm25(h.tf) : 0) + (h.lead ? FIELD_WEIGHTS.lead : 0);
         values.set(ti, (h.title ? FIELD_WEIGHTS.title : 0) + Math.max(h.keywords ? keyword : 0, abstract));
       }
       return values;
-    });
+    };
   }
 
   /** Scores for every group with at least one matched term (vetoed groups left out), best first. */
   scores(doc: Doc): TopicMatch[] {
     const out: TopicMatch[] = [];
-    this.evidence(doc).forEach((termValues, gi) => {
-      if (!termValues || termValues.size === 0) return;
+    const { hits, vetoed } = this.collect(doc);
+    const values = this.valuer(doc);
+    hits.forEach((termHits, gi) => {
+      if (vetoed.has(gi) || termHits.size === 0) return;
       const parts: Array<{ label: string; value: number; learned: boolean }> = [];
-      for (const [ti, raw] of termValues) {
-        parts.push({ label: this.labels[gi]![ti]!, value: this.weights[gi]![ti]! * raw, learned: ti >= this.handCount[gi]! });
+      for (const [ti, raw] of values(termHits)) {
+        // "*bench" means nothing to a reader; the word it matched ("toolbench") does.
+        const label = termHits.get(ti)!.word ?? this.labels[gi]![ti]!;
+        parts.push({ label, value: this.weights[gi]![ti]! * raw, learned: ti >= this.handCount[gi]! });
       }
       // Hand-written terms explain a filing best (they say what the topic is); learned words follow.
       parts.sort((a, b) => +a.learned - +b.learned || b.value - a.value || a.label.localeCompare(b.label));
@@ -254,7 +271,7 @@ export class Matcher {
   private scan(tokens: Token[], field: Field, hits: Array<Map<number, Hit>>, vetoed: Set<number>, leadEnd: number) {
     // One occurrence counts once even when two variants of a term match it.
     const lastAt = new Map<string, number>();
-    const record = (e: Entry, at: number) => {
+    const record = (e: Entry, at: number, word?: string) => {
       if (e.exclusion) {
         vetoed.add(e.group);
         return;
@@ -263,7 +280,7 @@ export class Matcher {
       if (lastAt.get(id) === at) return;
       lastAt.set(id, at);
       const map = hits[e.group]!;
-      const h = map.get(e.term) ?? { title: false, keywords: false, lead: false, tf: 0 };
+      const h = map.get(e.term) ?? { title: false, keywords: false, lead: false, tf: 0, word };
       if (field === 'title') h.title = true;
       else if (field === 'keywords') h.keywords = true;
       else {
@@ -276,7 +293,7 @@ export class Matcher {
       const tok = tokens[i]!;
       for (const a of this.affixes) {
         const hit = a.kind === 'suffix' ? tok.raw.endsWith(a.text) : tok.raw.startsWith(a.text);
-        if (hit && tok.raw.length > a.text.length) record(a.entry, i);
+        if (hit && tok.raw.length > a.text.length) record(a.entry, i, tok.raw);
       }
       // Acronyms: the whole token, or the token less a plural "s" (VLMs).
       for (const e of this.index.get(`=${tok.raw}`) ?? []) record(e, i);

@@ -76,8 +76,12 @@ function analyseCached(p: Paper): Doc {
   return d;
 }
 
-/** Subscriber keywords are matched like catalog terms, but one mention is enough. */
-export const KEYWORD_THRESHOLD = 1;
+/**
+ * Subscriber keywords are matched like catalog terms (stems, variants, acronyms, phrases), but one
+ * mention anywhere is enough: they are a person's own alert words, and BM25's length normalisation
+ * would otherwise let a single mention late in a long abstract fall short. The score still ranks.
+ */
+export const KEYWORD_THRESHOLD = 1e-9;
 const keywordMatchers = new Map<string, Matcher>();
 function keywordMatcher(keywords: string[]): Matcher {
   const key = keywords.join('\u0000');
@@ -93,18 +97,27 @@ function keywordMatcher(keywords: string[]): Matcher {
 /** Ranking value: relevance, nudged by log upvotes. */
 export const rankValue = (score: number, upvotes: number) => score + 0.6 * Math.log1p(upvotes);
 
-const normName = (s: string) =>
-  s
-    .normalize('NFKD')
-    .replace(/[\u0300-\u036f]/g, '')
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, ' ')
-    .trim();
+/**
+ * The forms a person's name is compared in: case, accents, spacing and punctuation never count
+ * ("José García" = "Jose Garcia", "Yann LeCun" = "Yann Le Cun"), "Dao, Tri" is "Tri Dao", and
+ * middle initials may be there or not ("Tri C. Dao" = "Tri Dao"). A name given by initials and
+ * surname alone is compared whole, so "T. Dao" never stands for every Dao.
+ */
+export function nameKeys(name: string): string[] {
+  let s = name.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').toLowerCase();
+  const comma = s.split(',');
+  if (comma.length === 2 && comma[1]!.trim()) s = `${comma[1]} ${comma[0]}`;
+  const parts = s.match(/[\p{L}\p{N}]+/gu) ?? [];
+  const whole = parts.join('');
+  const full = parts.filter((p) => p.length > 1);
+  return full.length >= 2 && full.length < parts.length ? [whole, full.join('')] : [whole];
+}
+const isFavourite = (author: string, favourites: ReadonlySet<string>) => nameKeys(author).some((k) => favourites.has(k));
 
 export function select(profile: Profile, filed: FiledPaper[], catalog: Catalog, alreadySent: ReadonlySet<string> = new Set()): Selection {
   const followed = profile.topics;
   const names = new Map(catalog.topics.map((t) => [t.id, t]));
-  const favourites = new Set(profile.authors.map(normName));
+  const favourites = new Set(profile.authors.flatMap(nameKeys).filter(Boolean));
   const kwMatcher = profile.keywords.length ? keywordMatcher(profile.keywords) : undefined;
 
   const buckets = new Map<string, DigestEntry[]>();
@@ -122,7 +135,7 @@ export function select(profile: Profile, filed: FiledPaper[], catalog: Catalog, 
     considered++;
     const hits = f.topics.filter((t) => followed.includes(t.topic));
     const kw = kwMatcher?.match(f.doc)[0];
-    const favourite = favourites.size > 0 && paper.authors.some((a) => favourites.has(normName(a)));
+    const favourite = favourites.size > 0 && paper.authors.some((a) => isFavourite(a, favourites));
     if (hits.length === 0 && !kw && !favourite) continue;
     // Best followed topic; ties go to the topic the subscriber listed first.
     const best = [...hits].sort((a, b) => b.score - a.score || followed.indexOf(a.topic) - followed.indexOf(b.topic))[0];
@@ -130,10 +143,10 @@ export function select(profile: Profile, filed: FiledPaper[], catalog: Catalog, 
     const main = best ?? kw;
     const matched = [...new Set([...(main?.matched ?? []), ...(kw && kw !== main ? kw.matched : [])])];
     if (favourite) {
-      const mine = paper.authors.filter((a) => favourites.has(normName(a)));
+      const mine = paper.authors.filter((a) => isFavourite(a, favourites));
       matched.unshift(...mine.map((a) => `author: ${a}`));
     }
-    const score = (main?.score ?? 0) + (kw && kw !== main ? kw.score : 0);
+    const score = Math.round(((main?.score ?? 0) + (kw && kw !== main ? kw.score : 0)) * 1000) / 1000;
     push(section, {
       paper,
       score,

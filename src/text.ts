@@ -10,6 +10,7 @@
  * Acronyms (LoRA, DPO, MoE…) are matched whole and case-insensitively, with
  * an optional plural "s", never inside another word.
  */
+import pluralize from 'pluralize';
 import { stemmer } from 'stemmer';
 
 export interface Token {
@@ -37,13 +38,18 @@ const DERIVATION: Array<[RegExp, string]> = [
   [/(?:izer|iser|er|or)$/, 'er'],
 ];
 
-function dropPlural(w: string): string {
-  if (w.length <= 3) return w;
-  if (w.endsWith('sses')) return w.slice(0, -2);
-  if (w.endsWith('ies')) return w.slice(0, -3) + 'y';
-  if (w.endsWith('s') && !/(?:ss|us|is)$/.test(w)) return w.slice(0, -1);
-  return w;
+// Porter alone keeps some plurals apart from their singular (bias → "bia" but biases → "bias";
+// hypothesis/hypotheses, analysis/analyses, status/statuses), so a word is made singular first, by the
+// `pluralize` package's English rules. The pairs below are ones those rules get wrong in this field's text.
+for (const [one, many] of [
+  ['bias', 'biases'],
+  ['lens', 'lenses'],
+  ['canvas', 'canvases'],
+  ['corpus', 'corpora'],
+]) {
+  pluralize.addIrregularRule(one!, many!);
 }
+const singular = (w: string) => pluralize.singular(w);
 
 const keyCache = new Map<string, string>();
 
@@ -53,9 +59,9 @@ export function wordKey(word: string): string {
   if (cached !== undefined) return cached;
   let key = word;
   if (word.length > 3 && !/\d/.test(word)) {
-    const base = dropPlural(word);
+    const base = singular(word);
     const tag = DERIVATION.find(([re]) => re.test(base) && base.length > 4)?.[1];
-    key = stemmer(word) + (tag ? `~${tag}` : '');
+    key = stemmer(base) + (tag ? `~${tag}` : '');
   }
   if (keyCache.size < 200_000) keyCache.set(word, key);
   return key;
@@ -117,7 +123,8 @@ function compileTermUncached(term: string): TermPattern | undefined {
     const kind = label.startsWith('*') ? 'suffix' : 'prefix';
     return { label, acronym: false, affix: { kind, text: affix[1]!.toLowerCase() }, variants: [] };
   }
-  if (isAcronym(label)) return { label, acronym: true, variants: [[label.toLowerCase()]] };
+  // Written in the plural (LLMs, FLOPs), an acronym is keyed by its singular: the text's plural "s" is optional anyway.
+  if (isAcronym(label)) return { label, acronym: true, variants: [[(/[A-Z]s$/.test(label) ? label.slice(0, -1) : label).toLowerCase()]] };
   const words = label.toLowerCase().match(WORD) ?? [];
   if (words.length === 0) return undefined;
   const variants = [words.map(wordKey)];

@@ -28,6 +28,7 @@
  * is deterministic: same labels, same topics.yaml, same file.
  */
 import { createHash } from 'node:crypto';
+import { eng as stopwordsEn } from 'stopword';
 import path from 'node:path';
 import { loadCatalog, type Catalog } from './catalog.js';
 import { PaperboyError, runScript, scriptFlags } from './errors.js';
@@ -37,14 +38,19 @@ import { LEARNED_VERSION, saveLearned, type Learned } from './learned.js';
 import { analyse, Matcher } from './matcher.js';
 import { compileTerm, tokenize } from './text.js';
 
-/** Words too common in any abstract to say anything about a topic. */
-const STOPWORDS = new Set(
-  (
+/**
+ * Words that say nothing about a topic: English function words (the `stopword` package's list: a
+ * learned "who", "would" or "before" is a coincidence of the training papers, and reads as nonsense in
+ * an explanation), and words common to any ML abstract.
+ */
+const STOPWORDS = new Set([
+  ...stopwordsEn,
+  ...(
     'the of and a an to in for on with we is are this that by as from our at be it its or which can these their than into has have ' +
     'not also show both such more while using use based model models method methods approach paper results large language llm llms ' +
     'new via across'
   ).split(' '),
-);
+]);
 
 export interface TrainOptions {
   /** L2 penalty on learned weights: the smaller, the more the model trusts rare words. */
@@ -72,6 +78,8 @@ export const DEFAULT_TRAINING: TrainOptions = { l2: 0.01, keep: 1000, minPapers:
 export interface TopicFit {
   topic: string;
   positives: number;
+  /** The topic's own threshold and relative floor the fit started from (see learned.ts `hand`). */
+  hand?: { threshold: number; relative: number };
   /** word → weight, largest |weight| first. */
   terms: Record<string, number>;
   threshold: number;
@@ -146,6 +154,7 @@ export function train(items: Labelled[], catalog: Catalog, opts: TrainOptions = 
     fits.push({
       topic: topic.id,
       positives,
+      hand: { threshold: topic.threshold ?? catalog.threshold, relative: topic.relative ?? catalog.relative },
       terms: Object.fromEntries(learned),
       threshold: Math.max(0.5, Math.round(threshold * 100) / 100),
     });
@@ -182,7 +191,7 @@ export function learnedFrom(fits: TopicFit[], labels: string, papers: number, op
     about: 'Written by `npm run train:topics` (src/train.ts); replaced whole by each run. Edit subscribers/topics.yaml instead.',
     trainedOn: { labels, papers, options: { ...opts } },
     relative: opts.relative,
-    topics: Object.fromEntries(fits.map((f) => [f.topic, { threshold: f.threshold, positives: f.positives, terms: f.terms }])),
+    topics: Object.fromEntries(fits.map((f) => [f.topic, { threshold: f.threshold, positives: f.positives, ...(f.hand && { hand: f.hand }), terms: f.terms }])),
   };
 }
 

@@ -21,6 +21,21 @@ describe('tokenising and stemming', () => {
     expect(wordKey('benchmarks')).toBe(wordKey('benchmark'));
   });
 
+  it.each([
+    ['bias', 'biases'],
+    ['hypothesis', 'hypotheses'],
+    ['analysis', 'analyses'],
+    ['status', 'statuses'],
+    ['matrix', 'matrices'],
+    ['index', 'indices'],
+    ['lens', 'lenses'],
+    ['corpus', 'corpora'],
+    ['criterion', 'criteria'],
+    ['query', 'queries'],
+  ])('gives a singular and its plural one key: %s ~ %s', (one, many) => {
+    expect(wordKey(many)).toBe(wordKey(one));
+  });
+
   it('keeps derivations that Porter would fold together apart', () => {
     expect(wordKey('adapter')).not.toBe(wordKey('adaptation'));
     expect(wordKey('adapter')).not.toBe(wordKey('adaptive'));
@@ -60,6 +75,18 @@ describe('matching terms', () => {
     expect(hits(['VLM'], 'Small VLMs see more')).toHaveLength(1);
     expect(hits(['RAG'], 'Leverage storage')).toHaveLength(0);
     expect(hits(['DPO'], 'Beyond DPO-style training')).toHaveLength(1);
+  });
+
+  it('matches an acronym written in the plural in its singular too', () => {
+    expect(hits(['LLMs'], 'One LLM judges another')).toHaveLength(1);
+    expect(hits(['LLMs'], 'Many LLMs judge')).toHaveLength(1);
+    expect(hits(['FLOPs'], 'Counting every FLOP')).toHaveLength(1);
+    expect(hits(['LLMs'], 'Hollms and more')).toHaveLength(0);
+  });
+
+  it('matches "social bias" in "social biases" and the reverse', () => {
+    expect(hits(['social bias'], 'Measuring social biases in LLMs')).toHaveLength(1);
+    expect(hits(['social biases'], 'Measuring social bias in LLMs')).toHaveLength(1);
   });
 
   it('matches multi-word phrases only as phrases', () => {
@@ -184,5 +211,9 @@ describe('word-part terms', () => {
     expect(hits(['*bench'], 'A bench of judges')).toHaveLength(0);
     expect(hits(['agent*'], 'Agentless repair')).toHaveLength(1);
     expect(hits(['agent*'], 'An agent')).toHaveLength(0);
+  });
+
+  it('are explained by the word they matched, not by the pattern', () => {
+    expect(hits(['*bench', 'tool use'], 'ToolBench: evaluating tool use')[0]!.matched.sort()).toEqual(['tool use', 'toolbench']);
   });
 });

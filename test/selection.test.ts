@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Matcher } from '../src/matcher.js';
-import { fileListing, limitFull, select } from '../src/selection.js';
+import { fileListing, limitFull, nameKeys, select } from '../src/selection.js';
 import { catalog, paper, profile } from './helpers/papers.js';
 
 const file = (papers: ReturnType<typeof paper>[]) => fileListing(papers, Matcher.fromCatalog(catalog));
@@ -111,10 +111,27 @@ describe('interests beyond the catalog', () => {
     expect(s.sections[0]!.entries.find((e) => e.paper.id === lora.id)!.alsoIn).toEqual(['peft']);
   });
 
+  it('knows a favourite author by other common spellings of the name, but not by a bare surname', () => {
+    const by = (...authors: string[]) => paper({ title: 'Weather forecasting', authors, upvotes: 3 });
+    const papers = [by('Tri C. Dao'), by('Dao, Tri'), by('Yann LeCun'), by('TRI  DAO'), by('T. Dao'), by('Tri Daoson')];
+    const s = select(profile({ topics: ['peft'], authors: ['Tri Dao', 'Yann Le Cun'] }), file(papers), catalog);
+    const favourites = s.sections.find((x) => x.topic === 'authors')!.entries.map((e) => e.paper.authors[0]);
+    expect(favourites.sort()).toEqual(['Dao, Tri', 'TRI  DAO', 'Tri C. Dao', 'Yann LeCun']);
+    expect(nameKeys('T. Dao')).toEqual(['tdao']);
+  });
+
   it('files papers matching the subscriber’s own keywords in their own section', () => {
     const s = select(profile({ topics: ['peft'], keywords: ['contrastive loss'] }), file([lora, unrelated]), catalog);
     expect(s.sections.map((x) => x.topic)).toEqual(['peft', 'keywords']);
     expect(s.sections[1]!.entries[0]!.matched).toEqual(['contrastive loss']);
+  });
+
+  it('matches an own keyword on a single mention late in a long abstract', () => {
+    const filler = Array.from({ length: 60 }, (_, i) => `Sentence ${i} talks about proteins and folds.`).join(' ');
+    const long = paper({ title: 'Protein folding at scale', abstract: `${filler} We also use a contrastive loss. ${filler}` });
+    const s = select(profile({ topics: ['peft'], keywords: ['contrastive loss', 'portability'] }), file([long]), catalog);
+    expect(s.sections.map((x) => x.topic)).toEqual(['keywords']);
+    expect(s.sections[0]!.entries[0]!.matched).toEqual(['contrastive loss']);
   });
 
   it('adds the top N of the day regardless of topic, without repeating papers already shown', () => {

@@ -192,6 +192,29 @@ describe('saving a training run', () => {
     ).toEqual(['vision', 'speech']);
   });
 
+  it('moves a trained topic’s threshold by as much as an admin later moves its own, and lets an edited floor replace the learned one', () => {
+    const hand = { threshold: 4, relative: 0.9 };
+    const learned = learnedFrom([{ topic: 'speech', positives: 1, terms: {}, threshold: 2.75, hand }], 'x.jsonl', 1);
+    const doc = analyse({ id: '2502.00008', title: 'Image speech', abstract: 'Image image image units.', aiKeywords: [] });
+    const filed = (c: typeof catalog) =>
+      Matcher.fromCatalog(c)
+        .match(doc)
+        .map((x) => x.topic);
+    const withSpeech = (over: object) =>
+      parseCatalog(
+        { ...catalog, relative: 0.9, topics: catalog.topics.map((t) => (t.id === 'speech' ? { ...t, threshold: 4, ...over } : t)) },
+        'test',
+      );
+    // Untouched since the fit: the learned threshold (2.75) and floor (0) decide; "speech" in the title scores 3.
+    expect(filed({ ...withSpeech({}), learned })).toEqual(['vision', 'speech']);
+    // Threshold raised from 4 to 4.5 here: the learned one becomes 3.25, above the paper's 3.
+    expect(filed({ ...withSpeech({ threshold: 4.5 }), learned })).toEqual(['vision']);
+    expect(filed({ ...withSpeech({ threshold: 50 }), learned })).toEqual(['vision']);
+    // Threshold lowered to 3.5: 2.25, still filed; the floor set back to 0.9 here: vision (~5) × 0.9 is above 3, dropped.
+    expect(filed({ ...withSpeech({ threshold: 3.5 }), learned })).toEqual(['vision', 'speech']);
+    expect(filed({ ...withSpeech({ relative: 0.8 }), learned })).toEqual(['vision']);
+  });
+
   it('never reads an inherited property as a trained topic (a topic may be called "constructor")', () => {
     const odd = parseCatalog({ threshold: 3.5, topics: [{ id: 'constructor', name: 'C', keywords: ['speech'] }] }, 'test');
     const learned = learnedFrom([{ topic: 'speech', positives: 1, terms: { acoustic: 1 }, threshold: 1 }], 'x.jsonl', 1);

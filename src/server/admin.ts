@@ -13,7 +13,7 @@ import { pendingRename, removeTopic, renameTopic, saveTopic, type LoadedCatalog,
 import { withRunLock } from '../lock.js';
 import { describeError, isPaperboyError } from '../errors.js';
 import { analyse, Matcher } from '../matcher.js';
-import { learnedFor } from '../learned.js';
+import { effectiveFiling, learnedFor } from '../learned.js';
 import type { Paper } from '../paper.js';
 import { STATUSES, SUBSCRIBER_ID, type SubscriberStore } from '../subscribers.js';
 import { readYaml } from '../yamlfile.js';
@@ -316,7 +316,7 @@ export function registerAdmin(app: Hono<AppEnv>, deps: Deps): void {
       }
       <p class="muted">
         The catalog in <code>topics.yaml</code>: a paper is filed under a topic when its score reaches the threshold (${catalog.threshold}
-        unless the topic sets its own, or has learned one in <code>topics.learned.json</code>).
+        unless the topic sets its own; a trained topic files by the learned one in <code>topics.learned.json</code>, moved by any change here).
       </p>
       <div class="actions top"><a class="button" href="/admin/topics/new">Add a topic</a></div>
       <table class="list stack" id="topics">
@@ -649,9 +649,18 @@ interface TopicFormState {
 function trainedHint(catalog: LoadedCatalog, id: string) {
   const fit = learnedFor(catalog.learned, id);
   if (!fit) return '';
+  const topic = catalog.topics.find((t) => t.id === id);
+  const now = effectiveFiling(fit, catalog.learned, {
+    threshold: topic?.threshold ?? catalog.threshold,
+    relative: topic?.relative ?? catalog.relative,
+  });
+  const rule = fit.hand
+    ? html`fitted while the threshold here was ${fit.hand.threshold}: changing it moves the learned one by as much, and
+        a relative floor changed here replaces the learned one`
+    : html`they replace the two fields here`;
   return html`<p class="hint" id="trained">
-    Trained topic: ${Object.keys(fit.terms).length} learned terms apply on top of these keywords, and its learned threshold
-    (${fit.threshold}) and relative floor (${catalog.learned!.relative}) from <code>topics.learned.json</code> replace the two fields here;
+    Trained topic: ${Object.keys(fit.terms).length} learned terms apply on top of these keywords, and it files by its
+    learned threshold (${now.threshold}) and relative floor (${now.relative}) from <code>topics.learned.json</code> (${rule});
     re-run <code>npm run train:topics</code> after larger edits.
   </p>`;
 }
