@@ -195,11 +195,7 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
   const breaker = new CircuitBreaker((deps.delivery ?? DEFAULT_POLICY).errorBudget);
   let done = 0;
   for (const sub of subscribers) {
-    if (opts.signal?.aborted) {
-      summary.aborted = `interrupted (${String(opts.signal.reason ?? 'stop requested')}); ${subscribers.length - done} subscriber(s) not handled, they go out on the next run`;
-      log.warn('run.interrupted', { reason: summary.aborted });
-      break;
-    }
+    if (opts.signal?.aborted) break;
     let outcome: Outcome;
     try {
       outcome = await handleSubscriber(sub, filed, opts, deps);
@@ -239,6 +235,17 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
         break;
       }
     }
+  }
+  // Also when the stop came during the last message: its retries were abandoned, and the exit code must say so.
+  // (A stop that came as the last message went out cut nothing short: the run is complete.)
+  const left = subscribers.length - done;
+  if (opts.signal?.aborted && !summary.aborted && (left > 0 || summary.outcomes.at(-1)?.state === 'failed')) {
+    summary.aborted =
+      `interrupted (${String(opts.signal.reason ?? 'stop requested')}); ` +
+      (left > 0
+        ? `${left} subscriber(s) not handled, they go out on the next run`
+        : `the last message failed and was not retried (${summary.outcomes.at(-1)!.subscriber}): it goes out on the next run`);
+    log.warn('run.interrupted', { reason: summary.aborted });
   }
   log.info('run.done', {
     date: opts.date,

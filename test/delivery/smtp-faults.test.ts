@@ -137,6 +137,37 @@ describe('SMTP faults', () => {
     expect(smtp.received).toHaveLength(0);
   });
 
+  it('a stop during the last message, which then fails, still reports the run interrupted (exit 3), not merely failed', async () => {
+    world = await makeWorld(2);
+    const stop = new AbortController();
+    // s02 is last: its first attempt is refused while the stop arrives, so its retries are abandoned.
+    smtp = await startSmtp({
+      onData: (_raw, session) => {
+        if (!session.envelope.rcptTo.some((r) => r.address === emailOf(2))) return undefined;
+        stop.abort('SIGTERM');
+        return smtpError(451, 'Greylisted');
+      },
+    });
+    transport = smtpTransport({ url: smtp.url });
+    const { deps } = await pipelineDeps(world, transport);
+    const summary = await run({ date: DATE, signal: stop.signal }, deps);
+    expect(summary.sent).toBe(1);
+    expect(summary.outcomes[1]).toMatchObject({ subscriber: 's02', state: 'failed', reason: expect.stringMatching(/after 1 attempt/) });
+    expect(summary.aborted).toMatch(/^interrupted \(SIGTERM\); the last message failed and was not retried \(s02\)/);
+    expect(world.ledger().state(DATE, 's02')?.state).toBe('failed-transient');
+  });
+
+  it('a stop that comes as the last message is accepted cuts nothing short', async () => {
+    world = await makeWorld(1);
+    const stop = new AbortController();
+    smtp = await startSmtp({ onData: () => void stop.abort('SIGTERM') });
+    transport = smtpTransport({ url: smtp.url });
+    const { deps } = await pipelineDeps(world, transport);
+    const summary = await run({ date: DATE, signal: stop.signal }, deps);
+    expect(summary.sent).toBe(1);
+    expect(summary.aborted).toBeUndefined();
+  });
+
   it('jitter spreads the wait between zero and the exponential ceiling', async () => {
     world = await makeWorld(1);
     smtp = await startSmtp({ onData: () => smtpError(451, 'Greylisted') });
