@@ -82,7 +82,7 @@ export function registerSubscribers(program: Command): void {
 
   subscribers
     .command('add <id>')
-    .description('create subscribers/<id>.yaml')
+    .description('create subscribers/<id>.yaml (following --topics, or --keywords of their own, or both)')
     .requiredOption('--email <address>', 'their address')
     .option('--name <name>', 'their name')
     .option('--topics <ids>', 'catalog topic ids, comma-separated (e.g. peft,reasoning)')
@@ -93,6 +93,9 @@ export function registerSubscribers(program: Command): void {
         const { config } = setup(cmd);
         const { store, catalog } = await loadParts(config);
         assertSubscriberId(id);
+        // Say so first: what else is wrong with the flags does not matter for an id that is taken.
+        // (store.write checks again under the file lock, for a file made meanwhile.)
+        if (existsSync(store.fileFor(id))) throw new PaperboyError('CONFLICT', `${store.fileFor(id)}: subscriber "${id}" already exists`);
         const topics = csv(flags.topics);
         checkTopics(topics, catalog, '--topics');
         const raw = {

@@ -141,12 +141,13 @@ export function checkSubscriberForm(
   if (opts.creating && !SUBSCRIBER_ID.test(form.id)) {
     errors.id = 'use lower-case letters, digits, "-" and "_" (e.g. "ada"), at most 64 characters';
   }
-  const parsed = subscriberSchema.safeParse(raw);
-  if (!parsed.success) return { errors: { ...errors, ...issuesByField(parsed.error.issues, lineLabel) } };
+  // Checked before the schema, so that an unknown topic is named even when other fields are wrong too.
   const known = new Set(catalog.topics.map((t) => t.id));
-  const unknown = parsed.data.topics.filter((t) => !known.has(t));
+  const unknown = form.topics.filter((t) => !known.has(t));
   if (unknown.length) errors.topics = `unknown topic ${unknown.map((t) => `"${t}"`).join(', ')}`;
-  else if (parsed.data.topics.length === 0 && parsed.data.keywords.length === 0 && parsed.data.top_of_day === 0) {
+  const parsed = subscriberSchema.safeParse(raw);
+  if (!parsed.success) return { errors: { ...issuesByField(parsed.error.issues, lineLabel), ...errors } };
+  if (!unknown.length && parsed.data.topics.length === 0 && parsed.data.keywords.length === 0 && parsed.data.top_of_day === 0) {
     errors.topics = 'follow at least one topic, or set keywords or top-of-day';
   }
   if (Object.keys(errors).length) return { errors };

@@ -267,6 +267,12 @@ export function registerSelfService(app: Hono<AppEnv>, deps: Deps): void {
           const raw = body.topics;
           const topics = (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]).filter((t): t is string => typeof t === 'string');
           const known = new Set(who.catalog.topics.map((t) => t.id));
+          const unknown = topics.filter((t) => !known.has(t));
+          if (unknown.length) {
+            // A page opened before a topic was removed or renamed: say so rather than drop the choice unseen.
+            const which = unknown.map((t) => `"${t}"`).join(', ');
+            return managePage(c, who, notice('error', `No topic ${which} any more: it was removed or renamed. Choose again below.`), 400);
+          }
           const chosen = keepOrder(
             topics.filter((t) => known.has(t)),
             who.sub.topics,

@@ -53,6 +53,10 @@ describe('paperboy subscribers', () => {
     const again = await cli('subscribers', 'add', 'edsger', '--email', 'other@example.org', '--topics', 'code');
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('already exists');
+    // A taken id is the answer even when the rest of the flags would not make a valid file either.
+    const bare = await cli('subscribers', 'add', 'edsger', '--email', 'other@example.org');
+    expect(bare.code).toBe(1);
+    expect(bare.stderr).toContain('subscriber "edsger" already exists');
     const unknown = await cli('subscribers', 'add', 'x', '--email', 'x@example.org', '--topics', 'nope');
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown topic "nope"');

@@ -189,9 +189,17 @@ describe('subscribers', () => {
   });
 
   it('shows each problem next to its field and writes nothing', async () => {
-    const res = await admin.post('/admin/subscribers', { id: 'Bad Id', email: 'not an address', status: 'active', max_papers: 'lots' });
+    const res = await admin.post('/admin/subscribers', {
+      id: 'Bad Id',
+      email: 'not an address',
+      status: 'active',
+      max_papers: 'lots',
+      topics: ['peft', 'nope'],
+    });
     expect(res.status).toBe(422);
     const html = await res.text();
+    // Every field's problem at once, the unknown topic included.
+    expect(html).toMatch(/id="topics-error">unknown topic &quot;nope&quot;/);
     expect(html).toMatch(/id="id"[^>]*aria-invalid="true"[\s\S]*?<p class="field-error" id="id-error">/);
     expect(html).toMatch(/<p class="field-error" id="email-error">[^<]*plain address/);
     expect(html).toMatch(/<p class="field-error" id="max_papers-error">must be a number</);

@@ -204,6 +204,15 @@ describe('manage page', () => {
     expect(await read('grace')).toBe(before);
   });
 
+  it('names a topic that no longer exists (a page opened before it was removed) rather than dropping it unseen', async () => {
+    const before = await read('grace');
+    const version = versionOf(await (await fetch(manageUrl())).text());
+    const res = await post({ action: 'topics', version, topics: ['peft', 'gone-topic'] });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('No topic &quot;gone-topic&quot; any more');
+    expect(await read('grace')).toBe(before);
+  });
+
   it('pauses and resumes', async () => {
     let version = versionOf(await (await fetch(manageUrl())).text());
     expect((await post({ action: 'pause', version })).status).toBe(303);
