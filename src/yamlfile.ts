@@ -36,8 +36,9 @@ export function parseYamlText(text: string, file: string, code: ErrorCode): Yaml
   const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const first = doc.errors[0]!;
+    // prettyErrors ends the message's first line with its position and a source excerpt: the position is said once, here.
     const where = first.linePos?.[0] ? `line ${first.linePos[0].line}, column ${first.linePos[0].col}` : 'somewhere';
-    throw new PaperboyError(code, `${file}: YAML syntax error at ${where}: ${first.message.split('\n')[0]}`);
+    throw new PaperboyError(code, `${file}: YAML syntax error at ${where}: ${first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`);
   }
   return { text, doc, data: doc.toJS({ maxAliasCount: 50 }), version: contentVersion(text) };
 }

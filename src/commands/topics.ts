@@ -1,6 +1,6 @@
 /** `paperboy topics`: list the catalog; `paperboy topics rename OLD NEW`: change a topic's id everywhere. */
 import type { Command } from 'commander';
-import { renameTopic } from '../catalog.js';
+import { pendingRename, renameTopic } from '../catalog.js';
 import { loadParts } from '../context.js';
 import { withRunLock } from '../lock.js';
 import { setup } from './shared.js';
@@ -20,6 +20,12 @@ export function registerTopics(program: Command): void {
       const width = Math.max(...catalog.topics.map((t) => t.id.length));
       for (const t of catalog.topics)
         process.stdout.write(`${t.id.padEnd(width)}  ${t.name}${t.description ? ` — ${t.description}` : ''}\n`);
+      // Between its steps a rename has both ids in the catalog: say why a topic is listed twice.
+      const pending = await pendingRename(config.subscribersDir);
+      if (pending)
+        process.stderr.write(
+          `paperboy: renaming "${pending.from}" to "${pending.to}" stopped halfway (since ${pending.since}), so both are listed; finish it with: paperboy topics rename ${pending.from} ${pending.to}\n`,
+        );
     });
 
   topics

@@ -86,6 +86,10 @@ describe('paperboy topics rename', () => {
     expect((await new SubscriberStore(s.subscribers, half).list()).problems).toEqual([]);
     expect(await text('ada.yaml')).toMatch(/^topics: \[adapters, /m);
     expect(await text('grace.yaml')).toMatch(/^topics: \[peft, /m);
+    const listed = await cli('topics');
+    expect(listed.code).toBe(0);
+    expect(listed.stderr).toContain('renaming "peft" to "adapters" stopped halfway');
+    expect(listed.stderr).toContain('finish it with: paperboy topics rename peft adapters');
     const other = await cli('topics', 'rename', 'code', 'coding');
     expect(other.code).toBe(1);
     expect(other.stderr).toContain('the rename of "peft" to "adapters"');
@@ -100,6 +104,7 @@ describe('paperboy topics rename', () => {
     expect(Object.keys(done.learned!.topics)).not.toContain('peft');
     expect(await text('grace.yaml')).toMatch(/^topics: \[adapters, agents-tools, /m);
     expect(existsSync(path.join(s.subscribers, 'topics.rename.json'))).toBe(false);
+    expect((await cli('topics')).stderr).toBe('');
     expect((await cli('topics', 'rename', 'code', 'coding')).code).toBe(0);
   });
 
