@@ -249,7 +249,8 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
   }
   log.info('run.done', {
     date: opts.date,
-    sent: summary.sent,
+    // A dry run sends nothing: its count is of messages it would have sent.
+    ...(opts.dryRun ? { wouldSend: summary.sent } : { sent: summary.sent }),
     skipped: summary.skipped,
     failed: summary.failed,
     ambiguous: summary.ambiguous.length,

@@ -203,6 +203,9 @@ describe('paperboy run against a real SMTP server', () => {
     const r = await run([...sample, '--dry-run']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/would send\s+3/);
+    // The log says the same: nothing was sent.
+    expect(r.stderr).toMatch(/run\.done.*wouldSend=3/);
+    expect(r.stderr).not.toMatch(/run\.done.* sent=/);
     expect(smtp.received).toHaveLength(0);
     expect(existsSync(path.join(dir.dir, 'data/ledger.jsonl'))).toBe(false);
   });
