@@ -294,6 +294,15 @@ describe('paperboy preview', () => {
     expect(s.code).toBe(1);
     expect(s.stderr).toMatch(/no subscriber "nobody"/);
   });
+
+  it('previews a file that run would skip (an address another file uses), and warns that run skips it', async () => {
+    await writeFile(path.join(dir.subscribers, 'zed.yaml'), 'email: ADA@example.org\ntopics: [peft]\n');
+    const r = await run(['preview', '--subscriber', 'zed', '--listing', SAMPLE, '--date', '2024-10-25', '--format', 'json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/preview\.run_would_skip.*zed\.yaml: email: ADA@example\.org is already used by .*ada\.yaml/);
+    const ada = await run(['preview', '--subscriber', 'ada', '--listing', SAMPLE, '--date', '2024-10-25', '--format', 'json']);
+    expect(ada.stderr).not.toContain('run_would_skip');
+  });
 });
 
 describe('paperboy topics and subscribers validate', () => {

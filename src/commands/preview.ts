@@ -39,6 +39,9 @@ export function registerPreview(program: Command): void {
               throw new PaperboyError('NOT_FOUND', `no subscriber "${flags.subscriber}" in ${config.subscribersDir}`);
             throw e;
           });
+          // A file that reads well alone can still be one that `run` skips (an address another file uses): say so.
+          const problem = (await parts.store.list()).problems.find((p) => p.id === flags.subscriber);
+          if (problem) log.warn('preview.run_would_skip', { subscriber: flags.subscriber, problem: problem.message });
         } else {
           const topics = flags
             .topics!.split(',')
