@@ -20,7 +20,12 @@ import { PaperboyError } from './errors.js';
 import { compileTerm } from './text.js';
 import { formatIssues, withFileLock, writeFileAtomic } from './yamlfile.js';
 
-export const LEARNED_VERSION = 1;
+/**
+ * 2 added each topic's `hand` (what its threshold and floor were at fitting time). Version 1 files are
+ * still read (their learned threshold and floor replace the hand ones, whatever the edits since); a
+ * version-1 reader refuses a version-2 file by its version rather than by an unknown field.
+ */
+export const LEARNED_VERSION = 2;
 
 export const learnedPath = (subscribersDir: string) => path.join(subscribersDir, 'topics.learned.json');
 
@@ -31,9 +36,9 @@ const learnedTopic = z
     /** Labelled papers of this topic the fit saw: a topic with few is less to be trusted. */
     positives: z.number().int().nonnegative(),
     /**
-     * The topic's own threshold and relative floor in topics.yaml when it was fitted. An admin who edits
-     * them afterwards means it: the filing bar moves by as much as the hand threshold did, and an edited
-     * relative floor replaces the learned one (`effectiveFiling`). Absent in files from before this field.
+     * The topic's threshold and relative floor in topics.yaml (its own, or the catalog's) when it was
+     * fitted. An admin who edits them afterwards means it: see `effectiveFiling`. Absent in version-1
+     * files, whose learned threshold and floor simply replace the hand ones.
      */
     hand: z.object({ threshold: z.number().positive(), relative: z.number().min(0).max(1) }).strict().optional(),
     /** word → weight; a negative weight argues against the topic. */
@@ -50,7 +55,7 @@ const learnedTopic = z
 
 export const learnedSchema = z
   .object({
-    version: z.literal(LEARNED_VERSION),
+    version: z.union([z.literal(1), z.literal(LEARNED_VERSION)]),
     about: z.string().optional(),
     /** Where the fit came from, so a reader can tell a stale file. */
     trainedOn: z
@@ -127,19 +132,22 @@ export async function saveLearned(subscribersDir: string, learned: Learned): Pro
 
 /**
  * The threshold and relative floor a topic is filed by. Untrained: its own (or the catalog's). Trained:
- * the fitted ones, moved by any edit to the topic's own since the fit, so a threshold raised in
- * topics.yaml or on the admin page always takes effect (by the same amount) and the fit is kept when
- * nobody has touched them.
+ * the fitted ones, moved by an admin's later edit, so that a threshold raised in topics.yaml or on the
+ * admin page always takes effect, and the fit is kept while nobody touches it:
+ * - the threshold in proportion to the topic's hand threshold (catalog's if it has none) since the fit:
+ *   the two are on different scales (hand ~3.5, learned ~2–3.5), so raising 3.5 to 4.2 (+20%) raises a
+ *   learned 2.5 to 3, and lowering never reaches 0 (every paper with any matched term);
+ * - the floor only when the topic sets its own `relative`, different from the one at fitting time: a
+ *   change to the catalog-wide floor leaves trained topics on their fitted one (0), as before.
  */
 export function effectiveFiling(
   fit: LearnedTopic | undefined,
   learned: Learned | undefined,
-  hand: { threshold: number; relative: number },
+  hand: { threshold: number; relative: number; ownRelative?: number },
 ): { threshold: number; relative: number } {
-  if (!fit || !learned) return hand;
+  if (!fit || !learned) return { threshold: hand.threshold, relative: hand.relative };
   if (!fit.hand) return { threshold: fit.threshold, relative: learned.relative };
-  return {
-    threshold: Math.max(0, Math.round((fit.threshold + hand.threshold - fit.hand.threshold) * 1000) / 1000),
-    relative: hand.relative === fit.hand.relative ? learned.relative : hand.relative,
-  };
+  const threshold = Math.round(fit.threshold * (hand.threshold / fit.hand.threshold) * 1000) / 1000;
+  const edited = hand.ownRelative !== undefined && hand.ownRelative !== fit.hand.relative;
+  return { threshold, relative: edited ? hand.ownRelative! : learned.relative };
 }

@@ -29,7 +29,7 @@
  * recall 88.6% with, 82.3% / 83.3% without; counted this way 80.4% / 86.4%),
  * and the thresholds are fitted mostly on papers without keywords.
  */
-import type { Catalog, TopicTerm } from './catalog.js';
+import type { Catalog, Topic, TopicTerm } from './catalog.js';
 import { effectiveFiling, learnedFor } from './learned.js';
 import type { Paper } from './paper.js';
 import { compileTerm, tokenize, type Token } from './text.js';
@@ -163,13 +163,12 @@ export class Matcher {
     return new Matcher(
       catalog.topics.map((t) => {
         const fit = learnedFor(catalog.learned, t.id);
-        const hand = { threshold: t.threshold ?? catalog.threshold, relative: t.relative ?? catalog.relative };
         return {
           id: t.id,
           terms: t.keywords,
           learned: fit ? Object.entries(fit.terms).map(([term, weight]) => ({ term, weight })) : undefined,
           exclude: t.exclude,
-          ...effectiveFiling(fit, catalog.learned, hand),
+          ...topicFiling(catalog, t),
         };
       }),
     );
@@ -304,6 +303,15 @@ export class Matcher {
       if (tok.pairKey) for (const e of this.index.get(tok.pairKey) ?? []) if (phraseFrom(tokens, i + 2, e.keys, 1)) record(e, i);
     }
   }
+}
+
+/** The threshold and relative floor `t` is filed by in this catalog (learned ones moved by edits since: `effectiveFiling`). */
+export function topicFiling(catalog: Catalog, t: Pick<Topic, 'id' | 'threshold' | 'relative'>): { threshold: number; relative: number } {
+  return effectiveFiling(learnedFor(catalog.learned, t.id), catalog.learned, {
+    threshold: t.threshold ?? catalog.threshold,
+    relative: t.relative ?? catalog.relative,
+    ownRelative: t.relative,
+  });
 }
 
 /** Each spelling of an explanation label as word keys (" pre train " and " pretrain "), computed once per label. */

@@ -68,6 +68,8 @@ export interface Outcome {
   bytes?: number;
   /** The message may have arrived (connection lost after its data): it is not resent. */
   ambiguous?: boolean;
+  /** A transient failure not retried because the run was asked to stop: the next run sends it. */
+  abandoned?: boolean;
 }
 
 export interface RunSummary {
@@ -239,7 +241,7 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
   // Also when the stop came during the last message: its retries were abandoned, and the exit code must say so.
   // (A stop that came as the last message went out cut nothing short: the run is complete.)
   const left = subscribers.length - done;
-  if (opts.signal?.aborted && !summary.aborted && (left > 0 || summary.outcomes.at(-1)?.state === 'failed')) {
+  if (opts.signal?.aborted && !summary.aborted && (left > 0 || summary.outcomes.at(-1)?.abandoned)) {
     summary.aborted =
       `interrupted (${String(opts.signal.reason ?? 'stop requested')}); ` +
       (left > 0
@@ -383,11 +385,16 @@ async function handleSubscriber(sub: Subscriber, filed: ReturnType<typeof fileLi
       reason: retry ? `${reason} (retry in ${delay} ms)` : reason,
       attempt,
     });
-    if (!retry) return { ...base, state: 'failed', reason: `failed-transient after ${attempt} attempt(s): ${reason}` };
+    if (!retry) {
+      const stopped = !!opts.signal?.aborted && attempt <= policy.retries && waited + delay <= policy.retryMaxTotalMs;
+      const why = stopped ? `failed-transient, not retried on shutdown` : `failed-transient after ${attempt} attempt(s)`;
+      return { ...base, state: 'failed', reason: `${why}: ${reason}`, ...(stopped && { abandoned: true }) };
+    }
     deps.log.warn('delivery.retry', { subscriber: sub.id, attempt, waitMs: delay, reason });
     await sleep(delay, opts.signal);
     waited += delay;
-    if (opts.signal?.aborted) return { ...base, state: 'failed', reason: `failed-transient, retry abandoned on shutdown: ${reason}` };
+    if (opts.signal?.aborted)
+      return { ...base, state: 'failed', reason: `failed-transient, retry abandoned on shutdown: ${reason}`, abandoned: true };
   }
 }
 

@@ -104,9 +104,15 @@ export const rankValue = (score: number, upvotes: number) => score + 0.6 * Math.
  * surname alone is compared whole, so "T. Dao" never stands for every Dao.
  */
 export function nameKeys(name: string): string[] {
-  let s = name.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').toLowerCase();
+  let s = name
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    // Letters that are not a base letter plus an accent, so NFKD leaves them: Łukasz = Lukasz.
+    .replace(/[łøđßæœþ]/g, (c) => ({ ł: 'l', ø: 'o', đ: 'd', ß: 'ss', æ: 'ae', œ: 'oe', þ: 'th' })[c]!);
   const comma = s.split(',');
-  if (comma.length === 2 && comma[1]!.trim()) s = `${comma[1]} ${comma[0]}`;
+  // "Dao, Tri" is Tri Dao; "King, Jr." is King Jr.
+  if (comma.length === 2 && comma[1]!.trim() && !/^\s*(?:jr|sr|i{2,3}|iv|phd|md)\.?\s*$/.test(comma[1]!)) s = `${comma[1]} ${comma[0]}`;
   const parts = s.match(/[\p{L}\p{N}]+/gu) ?? [];
   const whole = parts.join('');
   const full = parts.filter((p) => p.length > 1);

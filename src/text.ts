@@ -10,7 +10,6 @@
  * Acronyms (LoRA, DPO, MoE…) are matched whole and case-insensitively, with
  * an optional plural "s", never inside another word.
  */
-import pluralize from 'pluralize';
 import { stemmer } from 'stemmer';
 
 export interface Token {
@@ -38,18 +37,35 @@ const DERIVATION: Array<[RegExp, string]> = [
   [/(?:izer|iser|er|or)$/, 'er'],
 ];
 
-// Porter alone keeps some plurals apart from their singular (bias → "bia" but biases → "bias";
-// hypothesis/hypotheses, analysis/analyses, status/statuses), so a word is made singular first, by the
-// `pluralize` package's English rules. The pairs below are ones those rules get wrong in this field's text.
-for (const [one, many] of [
-  ['bias', 'biases'],
-  ['lens', 'lenses'],
-  ['canvas', 'canvases'],
-  ['corpus', 'corpora'],
-]) {
-  pluralize.addIrregularRule(one!, many!);
+function dropPlural(w: string): string {
+  if (w.length <= 3) return w;
+  if (w.endsWith('sses')) return w.slice(0, -2);
+  if (w.endsWith('ies')) return w.slice(0, -3) + 'y';
+  if (w.endsWith('s') && !/(?:ss|us|is)$/.test(w)) return w.slice(0, -1);
+  return w;
 }
-const singular = (w: string) => pluralize.singular(w);
+
+/**
+ * Plurals that Porter keeps apart from their singular (bias → "bia" but biases → "bias";
+ * hypothesis → "hypothesi" but hypotheses → "hypothes"), mostly Latin and Greek ones of academic
+ * text. A general singulariser (the `pluralize` package, tried) also rewrites ordinary words the
+ * stemmer already handles — they → she, these → this, have → has, misuses → "misus" — so only
+ * these are mapped, before stemming.
+ */
+const IRREGULAR_PLURALS = new Map<string, string>(
+  (
+    'analyses analysis|hypotheses hypothesis|theses thesis|syntheses synthesis|diagnoses diagnosis|prognoses prognosis|' +
+    'paralyses paralysis|parentheses parenthesis|ellipses ellipsis|crises crisis|oases oasis|' +
+    'matrices matrix|indices index|vertices vertex|appendices appendix|simplices simplex|' +
+    'criteria criterion|phenomena phenomenon|corpora corpus|radii radius|stimuli stimulus|foci focus|loci locus|nuclei nucleus|' +
+    'biases bias|statuses status|viruses virus|lenses lens|canvases canvas|atlases atlas|aliases alias|consensuses consensus|' +
+    'censuses census|bonuses bonus|campuses campus|corpuses corpus|syllabi syllabus|' +
+    'apparatuses apparatus|neuroses neurosis'
+  )
+    .split('|')
+    .map((pair) => pair.split(' ') as [string, string]),
+);
+const singular = (w: string) => IRREGULAR_PLURALS.get(w) ?? w;
 
 const keyCache = new Map<string, string>();
 
@@ -59,9 +75,10 @@ export function wordKey(word: string): string {
   if (cached !== undefined) return cached;
   let key = word;
   if (word.length > 3 && !/\d/.test(word)) {
-    const base = singular(word);
+    const one = singular(word);
+    const base = dropPlural(one);
     const tag = DERIVATION.find(([re]) => re.test(base) && base.length > 4)?.[1];
-    key = stemmer(base) + (tag ? `~${tag}` : '');
+    key = stemmer(one) + (tag ? `~${tag}` : '');
   }
   if (keyCache.size < 200_000) keyCache.set(word, key);
   return key;

@@ -36,7 +36,7 @@ import { PACKAGE_ROOT } from './config.js';
 import { EVAL_DIR, evaluate, loadLabelled, micro, ratio, type Labelled } from './evaluate.js';
 import { LEARNED_VERSION, saveLearned, type Learned } from './learned.js';
 import { analyse, Matcher } from './matcher.js';
-import { compileTerm, tokenize } from './text.js';
+import { compileTerm, tokenize, wordKey } from './text.js';
 
 /**
  * Words that say nothing about a topic: English function words (the `stopword` package's list: a
@@ -51,6 +51,8 @@ const STOPWORDS = new Set([
     'new via across'
   ).split(' '),
 ]);
+/** Function words by key, so that no other form of one ("comes", "taking", "others") is learned either. */
+const FUNCTION_KEYS = new Set(stopwordsEn.map(wordKey));
 
 export interface TrainOptions {
   /** L2 penalty on learned weights: the smaller, the more the model trusts rare words. */
@@ -169,7 +171,7 @@ function candidateWords(items: Labelled[], minPapers: number): string[] {
   for (const p of items) {
     const keys = new Set<string>();
     for (const t of [...tokenize(p.title), ...tokenize(p.abstract)]) {
-      if (STOPWORDS.has(t.raw) || t.raw.length < 3 || /^\d+$/.test(t.raw)) continue;
+      if (STOPWORDS.has(t.raw) || FUNCTION_KEYS.has(t.key) || t.raw.length < 3 || /^\d+$/.test(t.raw)) continue;
       keys.add(t.key);
       const s = spellings.get(t.key) ?? new Map<string, number>();
       s.set(t.raw, (s.get(t.raw) ?? 0) + 1);

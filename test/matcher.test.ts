@@ -36,6 +36,15 @@ describe('tokenising and stemming', () => {
     expect(wordKey(many)).toBe(wordKey(one));
   });
 
+  it('leaves ordinary words as the stemmer has them (no general singulariser rewriting pronouns and verbs)', () => {
+    expect(wordKey('misuses')).toBe(wordKey('misuse'));
+    expect(wordKey('they')).not.toBe(wordKey('she'));
+    expect(wordKey('these')).not.toBe(wordKey('this'));
+    expect(wordKey('have')).not.toBe(wordKey('has'));
+    expect(wordKey('bases')).toBe(wordKey('base'));
+    expect(wordKey('constructor')).toBe(wordKey('constructors'));
+  });
+
   it('keeps derivations that Porter would fold together apart', () => {
     expect(wordKey('adapter')).not.toBe(wordKey('adaptation'));
     expect(wordKey('adapter')).not.toBe(wordKey('adaptive'));

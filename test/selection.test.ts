@@ -118,6 +118,8 @@ describe('interests beyond the catalog', () => {
     const favourites = s.sections.find((x) => x.topic === 'authors')!.entries.map((e) => e.paper.authors[0]);
     expect(favourites.sort()).toEqual(['Dao, Tri', 'TRI  DAO', 'Tri C. Dao', 'Yann LeCun']);
     expect(nameKeys('T. Dao')).toEqual(['tdao']);
+    expect(nameKeys('Martin Luther King, Jr.')).toEqual(nameKeys('Martin Luther King Jr.'));
+    expect(nameKeys('Łukasz Kaiser')).toEqual(nameKeys('Lukasz Kaiser'));
   });
 
   it('files papers matching the subscriber’s own keywords in their own section', () => {

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadCatalog, parseCatalog, saveTopic, type Catalog } from '../src/catalog.js';
 import type { Labelled } from '../src/evaluate.js';
 import { analyse, Matcher } from '../src/matcher.js';
-import { learnedFor, learnedPath, saveLearned, type Learned } from '../src/learned.js';
+import { learnedFor, learnedPath, parseLearned, saveLearned, type Learned } from '../src/learned.js';
 import { applyFits, crossValidate, DEFAULT_TRAINING, learnedFrom, train } from '../src/train.js';
 import { ROOT, scratchDir } from './helpers/cli.js';
 
@@ -192,27 +192,45 @@ describe('saving a training run', () => {
     ).toEqual(['vision', 'speech']);
   });
 
-  it('moves a trained topic’s threshold by as much as an admin later moves its own, and lets an edited floor replace the learned one', () => {
+  it('moves a trained topic’s threshold in proportion to an admin’s later edit of its own, and lets its own edited floor replace the learned one', () => {
     const hand = { threshold: 4, relative: 0.9 };
     const learned = learnedFrom([{ topic: 'speech', positives: 1, terms: {}, threshold: 2.75, hand }], 'x.jsonl', 1);
-    const doc = analyse({ id: '2502.00008', title: 'Image speech', abstract: 'Image image image units.', aiKeywords: [] });
-    const filed = (c: typeof catalog) =>
+    // "speech" in the title scores 3 here, next to vision's ~5; in the abstract alone, about 2.4.
+    const titled = analyse({ id: '2502.00008', title: 'Image speech', abstract: 'Image image image units.', aiKeywords: [] });
+    const mentioned = analyse({ id: '2502.00009', title: 'Units', abstract: 'Speech units.', aiKeywords: [] });
+    const filed = (c: typeof catalog, doc = titled) =>
       Matcher.fromCatalog(c)
         .match(doc)
         .map((x) => x.topic);
-    const withSpeech = (over: object) =>
-      parseCatalog(
-        { ...catalog, relative: 0.9, topics: catalog.topics.map((t) => (t.id === 'speech' ? { ...t, threshold: 4, ...over } : t)) },
+    const edit = (over: object, top: object = {}) => ({
+      ...parseCatalog(
+        { ...catalog, relative: 0.9, ...top, topics: catalog.topics.map((t) => (t.id === 'speech' ? { ...t, threshold: 4, ...over } : t)) },
         'test',
-      );
-    // Untouched since the fit: the learned threshold (2.75) and floor (0) decide; "speech" in the title scores 3.
-    expect(filed({ ...withSpeech({}), learned })).toEqual(['vision', 'speech']);
-    // Threshold raised from 4 to 4.5 here: the learned one becomes 3.25, above the paper's 3.
-    expect(filed({ ...withSpeech({ threshold: 4.5 }), learned })).toEqual(['vision']);
-    expect(filed({ ...withSpeech({ threshold: 50 }), learned })).toEqual(['vision']);
-    // Threshold lowered to 3.5: 2.25, still filed; the floor set back to 0.9 here: vision (~5) × 0.9 is above 3, dropped.
-    expect(filed({ ...withSpeech({ threshold: 3.5 }), learned })).toEqual(['vision', 'speech']);
-    expect(filed({ ...withSpeech({ relative: 0.8 }), learned })).toEqual(['vision']);
+      ),
+      learned,
+    });
+    // Untouched since the fit: the learned threshold (2.75) and floor (0) decide.
+    expect(filed(edit({}))).toEqual(['vision', 'speech']);
+    expect(filed(edit({}), mentioned)).toEqual([]);
+    // Raised from 4 to 4.5 (+12.5%): 2.75 → 3.09, above the title's 3; to 50: nothing of this kind files.
+    expect(filed(edit({ threshold: 4.5 }))).toEqual(['vision']);
+    expect(filed(edit({ threshold: 50 }))).toEqual(['vision']);
+    // Lowered from 4 to 3 (−25%): 2.75 → 2.06, so the abstract mention (~2.4) files now; never down to 0.
+    expect(filed(edit({ threshold: 3 }), mentioned)).toEqual(['speech']);
+    expect(Matcher.fromCatalog(edit({ threshold: 0.01 })).groups.find((g) => g.id === 'speech')!.threshold).toBeGreaterThan(0);
+    // Its own floor set (0.8, unlike the 0.9 it inherited at fitting time): vision ~5 × 0.8 is above 3, so dropped.
+    expect(filed(edit({ relative: 0.8 }))).toEqual(['vision']);
+    // The catalog-wide floor changed: a trained topic without its own keeps the fitted one (0).
+    expect(filed(edit({}, { relative: 0.7 }))).toEqual(['vision', 'speech']);
+  });
+
+  it('reads a version-1 learned file, whose threshold and floor replace the hand ones whatever the edits', () => {
+    const v1 = parseLearned(
+      '{"version": 1, "trainedOn": {"labels": "x", "papers": 1, "options": {}}, "topics": {"speech": {"threshold": 2.75, "positives": 1, "terms": {}}}}',
+      'v1.json',
+    );
+    const c = { ...parseCatalog({ ...catalog, topics: catalog.topics.map((t) => (t.id === 'speech' ? { ...t, threshold: 50 } : t)) }, 'test'), learned: v1 };
+    expect(Matcher.fromCatalog(c).groups.find((g) => g.id === 'speech')!.threshold).toBe(2.75);
   });
 
   it('never reads an inherited property as a trained topic (a topic may be called "constructor")', () => {

@@ -21,7 +21,8 @@ export function registerTopics(program: Command): void {
       for (const t of catalog.topics)
         process.stdout.write(`${t.id.padEnd(width)}  ${t.name}${t.description ? ` — ${t.description}` : ''}\n`);
       // Between its steps a rename has both ids in the catalog: say why a topic is listed twice.
-      const pending = await pendingRename(config.subscribersDir);
+      // A damaged record is for the rename command to report; the listing itself is fine.
+      const pending = await pendingRename(config.subscribersDir).catch(() => undefined);
       if (pending)
         process.stderr.write(
           `paperboy: renaming "${pending.from}" to "${pending.to}" stopped halfway (since ${pending.since}), so both are listed; finish it with: paperboy topics rename ${pending.from} ${pending.to}\n`,

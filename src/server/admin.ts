@@ -12,8 +12,8 @@ import type { Context, Hono } from 'hono';
 import { pendingRename, removeTopic, renameTopic, saveTopic, type LoadedCatalog, type Topic } from '../catalog.js';
 import { withRunLock } from '../lock.js';
 import { describeError, isPaperboyError } from '../errors.js';
-import { analyse, Matcher } from '../matcher.js';
-import { effectiveFiling, learnedFor } from '../learned.js';
+import { analyse, Matcher, topicFiling } from '../matcher.js';
+import { learnedFor } from '../learned.js';
 import type { Paper } from '../paper.js';
 import { STATUSES, SUBSCRIBER_ID, type SubscriberStore } from '../subscribers.js';
 import { readYaml } from '../yamlfile.js';
@@ -649,14 +649,10 @@ interface TopicFormState {
 function trainedHint(catalog: LoadedCatalog, id: string) {
   const fit = learnedFor(catalog.learned, id);
   if (!fit) return '';
-  const topic = catalog.topics.find((t) => t.id === id);
-  const now = effectiveFiling(fit, catalog.learned, {
-    threshold: topic?.threshold ?? catalog.threshold,
-    relative: topic?.relative ?? catalog.relative,
-  });
+  const now = topicFiling(catalog, catalog.topics.find((t) => t.id === id) ?? { id });
   const rule = fit.hand
-    ? html`fitted while the threshold here was ${fit.hand.threshold}: changing it moves the learned one by as much, and
-        a relative floor changed here replaces the learned one`
+    ? html`fitted while the threshold here was ${fit.hand.threshold}: changing it moves the learned one in proportion, and
+        a relative floor set here replaces the learned one`
     : html`they replace the two fields here`;
   return html`<p class="hint" id="trained">
     Trained topic: ${Object.keys(fit.terms).length} learned terms apply on top of these keywords, and it files by its
@@ -762,8 +758,8 @@ async function topicPreview(deps: Deps, catalog: LoadedCatalog, topic: Topic, li
   } catch (e) {
     return notice('error', describeError(e));
   }
-  const fit = learnedFor(catalog.learned, topic.id);
-  const threshold = fit?.threshold ?? topic.threshold ?? catalog.threshold;
+  // As the edited topic would be filed: a trained one's learned threshold moved by the edit.
+  const threshold = topicFiling(catalog, topic).threshold;
   const saved = catalog.topics.find((t) => t.id === topic.id);
   // The whole catalog takes part, learned terms included: a topic is filed only above its threshold
   // and the relative floor set by the others.

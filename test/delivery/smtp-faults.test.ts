@@ -152,9 +152,26 @@ describe('SMTP faults', () => {
     const { deps } = await pipelineDeps(world, transport);
     const summary = await run({ date: DATE, signal: stop.signal }, deps);
     expect(summary.sent).toBe(1);
-    expect(summary.outcomes[1]).toMatchObject({ subscriber: 's02', state: 'failed', reason: expect.stringMatching(/after 1 attempt/) });
+    expect(summary.outcomes[1]).toMatchObject({ subscriber: 's02', state: 'failed', abandoned: true, reason: expect.stringMatching(/not retried on shutdown/) });
     expect(summary.aborted).toMatch(/^interrupted \(SIGTERM\); the last message failed and was not retried \(s02\)/);
     expect(world.ledger().state(DATE, 's02')?.state).toBe('failed-transient');
+  });
+
+  it('a stop during a last message that fails for good reports that failure, not an interruption', async () => {
+    world = await makeWorld(1);
+    const stop = new AbortController();
+    smtp = await startSmtp({
+      onData: () => {
+        stop.abort('SIGTERM');
+        return smtpError(550, 'No such user');
+      },
+    });
+    transport = smtpTransport({ url: smtp.url });
+    const { deps } = await pipelineDeps(world, transport);
+    const summary = await run({ date: DATE, signal: stop.signal }, deps);
+    expect(summary.outcomes[0]).toMatchObject({ state: 'failed', reason: expect.stringMatching(/^failed-permanent/) });
+    expect(summary.outcomes[0]!.abandoned).toBeUndefined();
+    expect(summary.aborted).toBeUndefined();
   });
 
   it('a stop that comes as the last message is accepted cuts nothing short', async () => {

@@ -351,6 +351,11 @@ describe('topic catalog', () => {
     const vetoed = await (await admin.post('/admin/topics/peft', { ...fields, exclude: 'long context' })).text();
     expect(vetoed).toMatch(/Vetoed by exclusions/);
     expect(Number(/Would file (\d+)/.exec(vetoed)![1])).toBeLessThan(Number(m![1]));
+    // A threshold typed into the form counts, trained topic or not: the preview shows the one used, moved in proportion.
+    const shown = (h: string) => Number(/threshold\s+([0-9.]+)/.exec(h.slice(h.indexOf('Would file')))?.[1]);
+    const strict = await (await admin.post('/admin/topics/peft', { ...fields, threshold: '100' })).text();
+    expect(Number(/Would file (\d+)/.exec(strict)![1])).toBe(0);
+    expect(shown(strict)).toBeGreaterThan(10 * shown(html));
     // Listings outside the allowed folders cannot be named.
     const outside = await (await admin.post('/admin/topics/peft', { ...fields, listing: '../package.json' })).text();
     expect(outside).toContain('Choose a listing from the list.');
