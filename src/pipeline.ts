@@ -376,7 +376,8 @@ async function handleSubscriber(sub: Subscriber, filed: ReturnType<typeof fileLi
       return { ...base, state: 'failed', reason: `ambiguous (not resent): ${reason}`, ambiguous: true };
     }
     const delay = backoffDelay(attempt, policy.retryBaseMs, deps.random);
-    const retry = attempt <= policy.retries && waited + delay <= policy.retryMaxTotalMs && !opts.signal?.aborted;
+    const retryAllowed = attempt <= policy.retries && waited + delay <= policy.retryMaxTotalMs;
+    const retry = retryAllowed && !opts.signal?.aborted;
     ledger.record({
       date: opts.date,
       subscriber: sub.id,
@@ -386,7 +387,7 @@ async function handleSubscriber(sub: Subscriber, filed: ReturnType<typeof fileLi
       attempt,
     });
     if (!retry) {
-      const stopped = !!opts.signal?.aborted && attempt <= policy.retries && waited + delay <= policy.retryMaxTotalMs;
+      const stopped = retryAllowed; // not retried only because the run is stopping
       const why = stopped ? `failed-transient, not retried on shutdown` : `failed-transient after ${attempt} attempt(s)`;
       return { ...base, state: 'failed', reason: `${why}: ${reason}`, ...(stopped && { abandoned: true }) };
     }

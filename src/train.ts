@@ -38,20 +38,19 @@ import { LEARNED_VERSION, saveLearned, type Learned } from './learned.js';
 import { analyse, Matcher } from './matcher.js';
 import { compileTerm, tokenize, wordKey } from './text.js';
 
-/**
- * Words that say nothing about a topic: English function words (the `stopword` package's list: a
- * learned "who", "would" or "before" is a coincidence of the training papers, and reads as nonsense in
- * an explanation), and words common to any ML abstract.
- */
-const STOPWORDS = new Set([
-  ...stopwordsEn,
-  ...(
+/** Words common to any ML abstract: they say nothing about a topic. */
+const STOPWORDS = new Set(
+  (
     'the of and a an to in for on with we is are this that by as from our at be it its or which can these their than into has have ' +
     'not also show both such more while using use based model models method methods approach paper results large language llm llms ' +
     'new via across'
   ).split(' '),
-]);
-/** Function words by key, so that no other form of one ("comes", "taking", "others") is learned either. */
+);
+/**
+ * English function words (the `stopword` package's list), by key, so that no other form of one
+ * ("comes", "taking", "others") is learned either: a learned "who", "would" or "before" is a
+ * coincidence of the training papers, and reads as nonsense in an explanation.
+ */
 const FUNCTION_KEYS = new Set(stopwordsEn.map(wordKey));
 
 export interface TrainOptions {
