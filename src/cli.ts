@@ -16,6 +16,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { isPaperboyError } from './errors.js';
+import { createLogger } from './log.js';
 import { registerPreview } from './commands/preview.js';
 import { registerRun } from './commands/run.js';
 import { registerSchedule } from './commands/schedule.js';
@@ -50,8 +51,9 @@ export async function main(argv = process.argv): Promise<void> {
     if (e.code === 'EPIPE') process.exit(0);
     throw e;
   });
+  const program = buildProgram();
   try {
-    await buildProgram().parseAsync(argv);
+    await program.parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) {
       // Commander has printed the message (or the help / version asked for).
@@ -59,19 +61,31 @@ export async function main(argv = process.argv): Promise<void> {
       return;
     }
     if (isPaperboyError(e)) {
-      process.stderr.write(`paperboy: ${e.message}\n`);
+      fatal(program, e.message, e.code);
       process.exitCode = e.code === 'USAGE' || e.code === 'CONFIG' ? 2 : 1;
       return;
     }
     const fsError = fileSystemMessage(e);
     if (fsError) {
       // A path the user gave that cannot be used (--out in a missing folder, --data-dir that is a file): say which.
-      process.stderr.write(`paperboy: ${fsError}\n`);
+      fatal(program, fsError, (e as NodeJS.ErrnoException).code ?? 'FILE');
       process.exitCode = 1;
       return;
     }
     throw e;
   }
+}
+
+/**
+ * The one line that says why the command stopped. Under --log-format json (or
+ * LOG_FORMAT=json, from the environment or .env) it is a JSON log line like
+ * every other, so a log shipper does not drop the one line that matters.
+ */
+function fatal(program: Command, message: string, code: string): void {
+  const flag = program.opts<{ logFormat?: string }>().logFormat;
+  const format = (flag ?? process.env.LOG_FORMAT) === 'json' ? 'json' : 'text';
+  if (format === 'json') createLogger({ format }).error('fatal', { code, message });
+  else process.stderr.write(`paperboy: ${message}\n`);
 }
 
 const FS_CODES: Record<string, string> = {
