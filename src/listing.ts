@@ -50,6 +50,8 @@ const itemSchema = z.looseObject({
 });
 
 const MAX_TEXT = 20_000; // an abstract longer than this is not an abstract
+/** A listing with more than half its items unusable, and at least this many, is refused (see parseListing). */
+const MIN_DROPPED_TO_REFUSE = 3;
 
 /** Parse a decoded JSON payload. `origin` names it in messages (a file path or URL). */
 export function parseListing(payload: unknown, origin: string): ParsedListing {
@@ -81,6 +83,17 @@ export function parseListing(payload: unknown, origin: string): ParsedListing {
       'LISTING',
       `${origin}: none of its ${items.length} item(s) is a usable paper, so this does not look like a daily papers listing ` +
         `(has the format changed?); first problem: ${warnings[0]!.slice(origin.length + 2)}`,
+    );
+  }
+  // Most items unusable is a changed format too, only half-noticed: sent, the few papers that survived would
+  // go out as the day's digest and the ledger would keep the day from ever being sent whole. A stray bad
+  // item among good ones (the usual case) is dropped with its warning, and the others go out.
+  const dropped = warnings.length - merged.length;
+  if (dropped >= MIN_DROPPED_TO_REFUSE && dropped * 2 > items.length) {
+    throw new PaperboyError(
+      'LISTING',
+      `${origin}: ${dropped} of its ${items.length} items are not usable papers, so its format has probably changed; ` +
+        `nothing was sent (the day can be sent once the listing reads again). First problem: ${warnings.find((w) => !merged.includes(w))!.slice(origin.length + 2)}`,
     );
   }
   const listedOn = newestDay(items.map(listedDay));

@@ -80,10 +80,17 @@ describe('parseListing on bad input', () => {
 
   it('drops a malformed item with a warning that names it, and keeps the rest', () => {
     const { papers, warnings } = parseListing(
-      [good, { paper: { id: 'not-an-id', title: 'x' } }, { nope: true }, { paper: { id: '2410.00002', title: '   ' } }],
+      [
+        good,
+        { paper: { id: 'not-an-id', title: 'x' } },
+        { nope: true },
+        { paper: { id: '2410.00002', title: '   ' } },
+        { paper: { ...good.paper, id: '2410.00003' } },
+        { paper: { ...good.paper, id: '2410.00004' } },
+      ],
       'day.json',
     );
-    expect(papers.map((p) => p.id)).toEqual(['2410.00001']);
+    expect(papers.map((p) => p.id)).toEqual(['2410.00001', '2410.00003', '2410.00004']);
     expect(warnings).toHaveLength(3);
     expect(warnings[0]).toMatch(/day\.json: item 1 dropped: paper\.id "not-an-id" is not an arXiv id/);
     expect(warnings[1]).toMatch(/item 2 dropped: expected an object with a "paper" object/);
@@ -127,6 +134,22 @@ describe('parseListing on bad input', () => {
     expect(() => parseListing([{ article: { id: '2410.17243', title: 'x' } }], 'api')).toThrow(/none of its 1 item/);
     // One good paper among bad items is a listing with warnings.
     expect(parseListing([1, { paper: { id: '2410.17243', title: 'A paper' } }], 'api').papers).toHaveLength(1);
+  });
+
+  it('refuses a listing most of whose items are unusable (a half-changed format) instead of sending the few that survived', () => {
+    const paper = (n: number) => ({ paper: { id: `2410.1724${n}`, title: `Paper ${n}` } });
+    const renamed = (n: number) => ({ paper: { arxivId: `2410.1725${n}`, title: `Paper ${n}` } });
+    expect(() => parseListing([paper(1), renamed(1), renamed(2), renamed(3)], 'api')).toThrow(
+      /api: 3 of its 4 items are not usable papers.*nothing was sent.*First problem: item 1 dropped: paper\.id/,
+    );
+    // Half or fewer is a listing with a few bad items: those are dropped with their warnings, the rest go out.
+    const mixed = parseListing([paper(1), paper(2), paper(3), renamed(1), renamed(2), renamed(3)], 'api');
+    expect(mixed.papers).toHaveLength(3);
+    expect(mixed.warnings).toHaveLength(3);
+    // A small hand-made listing with two bad items of three still reads: a format change shows in more.
+    expect(parseListing([paper(1), renamed(1), renamed(2)], 'api').papers).toHaveLength(1);
+    // Duplicates are merged, not lost, so they never count towards the refusal.
+    expect(parseListing([paper(1), paper(1), paper(1), paper(1), renamed(1)], 'api').papers).toHaveLength(1);
   });
 
   it('never cuts an emoji in half, and drops direction overrides that could flip the link after a title', () => {
