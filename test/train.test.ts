@@ -113,6 +113,20 @@ describe('training learned terms', () => {
     expect(crossValidate(items, catalog)).toEqual(cv);
   });
 
+  it('scores the same out-of-fold filings against another annotator’s labels for the papers they cover', () => {
+    // An annotator who also calls every "acoustic" paper vision: the filings do not change, their precision does.
+    const covered = items.filter((_, i) => i % 2 === 0);
+    const theirs = new Map(covered.map((p) => [p.id, p.labels.includes('speech') ? ['speech', 'vision'] : p.labels]));
+    const cv = crossValidate(items, catalog, DEFAULT_TRAINING, 3, [{ name: 'other', labels: theirs }]);
+    const [c] = cv.compared;
+    expect(c).toMatchObject({ name: 'other', papers: covered.length });
+    expect(c!.ours.recall).toBeGreaterThan(0);
+    expect(c!.theirs.recall).toBeLessThan(c!.ours.recall);
+    expect(c!.theirs.precision).toBe(c!.ours.precision);
+    // Without other labels the figures are those of a plain run.
+    expect(crossValidate(items, catalog).trained).toEqual(cv.trained);
+  });
+
   it('skips a topic with no positive examples', () => {
     const fits = train(
       items.filter((p) => !p.labels.includes('vision')),
@@ -303,6 +317,15 @@ describe('npm run train:topics', () => {
       await expect(readFile(learnedPath(s.subscribers), 'utf8')).rejects.toThrow(/ENOENT/);
     }
     expect(run([...base, '--cv']).stdout).toMatch(/with learned terms: precision [\d.]+% recall [\d.]+%/);
+    const other = path.join(s.dir, 'other.jsonl');
+    await writeFile(other, items.slice(0, 10).map((p) => JSON.stringify({ id: p.id, labels: [] })).join('\n'));
+    const compared = run([...base, '--cv', '--compare', other]);
+    expect(compared.status, compared.stderr).toBe(0);
+    expect(compared.stdout).toMatch(/on the 10 papers of .*other\.jsonl:\n {4}against its labels: precision [\d.]+% recall [\d.]+%/);
+    await writeFile(other, '{"id": "2501.1", "labels": "speech"}\n');
+    const badOther = run([...base, '--cv', '--compare', other]);
+    expect(badOther.status).toBe(2);
+    expect(badOther.stderr).toMatch(/other\.jsonl, line 1: expected \{"id": "2410\.17243", "labels": \["topic-id"/);
 
     const ok = run([...base, '--keep', '5', '--min-papers', '2']);
     expect(ok.status, ok.stderr).toBe(0);
