@@ -17,7 +17,8 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'USAGE'
   | 'LOCKED' // another run holds the lock
-  | 'CONFLICT'; // a write lost a race (file changed on disk)
+  | 'CONFLICT' // a write lost a race (file changed on disk)
+  | 'LEDGER'; // the ledger could not be appended to (disk full, I/O error): the run must stop
 
 export class PaperboyError extends Error {
   override readonly name = 'PaperboyError';

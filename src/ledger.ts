@@ -203,15 +203,26 @@ export class Ledger {
       text = '\n' + text;
       this.torn = false;
     }
-    mkdirSync(path.dirname(this.file), { recursive: true });
-    const fd = openSync(this.file, 'a', 0o644);
+    const buf = Buffer.from(text);
+    let written = 0;
     try {
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+      mkdirSync(path.dirname(this.file), { recursive: true });
+      const fd = openSync(this.file, 'a', 0o644);
+      try {
+        // One write may take only part of the buffer (a disk filling up): the rest, or the error, follows.
+        while (written < buf.length) written += writeSync(fd, buf, written, buf.length - written);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    } catch (e) {
+      // Part of a line may be on disk: the next append starts a fresh line, and the torn one is read as damaged.
+      if (written > 0 && written < buf.length) this.torn = true;
+      this.bytes += written;
+      const err = e as NodeJS.ErrnoException;
+      throw new PaperboyError('LEDGER', `${this.file}: cannot record (${err.code ?? err.message}), so the run stopped`, { cause: e });
     }
-    this.bytes += Buffer.byteLength(text);
+    this.bytes += buf.length;
   }
 
   /** Append one event durably (written and fsynced) before returning. */

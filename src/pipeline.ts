@@ -214,6 +214,19 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
         log.error('run.interrupted', { reason: summary.aborted, subscriber: sub.id });
         break;
       }
+      const ledgerError = e instanceof SentUnrecorded ? e.cause : isPaperboyError(e) && e.code === 'LEDGER' ? e : undefined;
+      if (ledgerError) {
+        // Without a ledger nothing can be sent safely (twice, or unrecorded): stop. A message the server took is
+        // counted as sent; its `sending` line keeps the next run from sending it again.
+        if (e instanceof SentUnrecorded) {
+          summary.outcomes.push(e.outcome);
+          summary.sent++;
+          done++;
+        }
+        summary.aborted = `${describeError(ledgerError)}; ${subscribers.length - done} subscriber(s) not handled, they go out on the next run`;
+        log.error('run.aborted', { reason: summary.aborted, subscriber: sub.id });
+        break;
+      }
       outcome = { subscriber: sub.id, state: 'failed', reason: describeError(e) };
     }
     summary.outcomes.push(outcome);
@@ -344,22 +357,33 @@ async function handleSubscriber(sub: Subscriber, filed: ReturnType<typeof fileLi
       email: fresh.email,
       attempt,
     });
-    let failure: SendError;
+    let answer: { detail: string } | SendError;
     try {
-      const result = await deps.transport.send(message);
-      ledger.record({
-        date: opts.date,
-        subscriber: sub.id,
-        state: 'sent',
-        messageId,
-        papers: message.meta.paperIds,
-        reason: result.detail,
-        attempt,
-      });
-      return { ...base, state: 'sent', reason: result.detail };
+      answer = await deps.transport.send(message);
     } catch (e) {
-      failure = e instanceof SendError ? e : new SendError('transient', describeError(e));
+      answer = e instanceof SendError ? e : new SendError('transient', describeError(e));
     }
+    if (!(answer instanceof SendError)) {
+      // Outside the send's try: a ledger that cannot be written after the server took the message must not
+      // read as a send failure, or the retry would send it again. Its `sending` line is on disk, so the
+      // next run counts it as possibly sent.
+      const sent: Outcome = { ...base, state: 'sent', reason: answer.detail };
+      try {
+        ledger.record({
+          date: opts.date,
+          subscriber: sub.id,
+          state: 'sent',
+          messageId,
+          papers: message.meta.paperIds,
+          reason: answer.detail,
+          attempt,
+        });
+      } catch (e) {
+        throw new SentUnrecorded(sent, e);
+      }
+      return sent;
+    }
+    const failure = answer;
     const reason = failure.message;
     if (failure.kind === 'fatal') {
       // Nothing left the building (refused, auth, TLS): the next run sends it.
@@ -396,6 +420,16 @@ async function handleSubscriber(sub: Subscriber, filed: ReturnType<typeof fileLi
     waited += delay;
     if (opts.signal?.aborted)
       return { ...base, state: 'failed', reason: `failed-transient, retry abandoned on shutdown: ${reason}`, abandoned: true };
+  }
+}
+
+/** The server took the message, but the ledger could not record it: the run stops (see the subscriber loop). */
+class SentUnrecorded extends Error {
+  constructor(
+    readonly outcome: Outcome,
+    override readonly cause: unknown,
+  ) {
+    super(describeError(cause));
   }
 }
 

@@ -197,7 +197,9 @@ export function learnedFrom(fits: TopicFit[], labels: string, papers: number, op
     about: 'Written by `npm run train:topics` (src/train.ts); replaced whole by each run. Edit subscribers/topics.yaml instead.',
     trainedOn: { labels, papers, options: { ...opts } },
     relative: opts.relative,
-    topics: Object.fromEntries(fits.map((f) => [f.topic, { threshold: f.threshold, positives: f.positives, ...(f.hand && { hand: f.hand }), terms: f.terms }])),
+    topics: Object.fromEntries(
+      fits.map((f) => [f.topic, { threshold: f.threshold, positives: f.positives, ...(f.hand && { hand: f.hand }), terms: f.terms }]),
+    ),
   };
 }
 
@@ -246,7 +248,13 @@ export function crossValidate(
     compare.forEach(({ labels }, i) => {
       const covered = test.filter((p) => labels.has(p.id));
       add(others[i]!.ours, evaluate(covered, fitted));
-      add(others[i]!.theirs, evaluate(covered.map((p) => ({ ...p, labels: labels.get(p.id)! })), fitted));
+      add(
+        others[i]!.theirs,
+        evaluate(
+          covered.map((p) => ({ ...p, labels: labels.get(p.id)! })),
+          fitted,
+        ),
+      );
     });
   }
   const figures = ([tp, fp, fn, correct, filed]: number[]): Figures => ({
@@ -348,7 +356,7 @@ async function main(argv: string[]): Promise<number> {
     if (!Number.isInteger(folds) || folds < 2 || folds > 20)
       throw new PaperboyError('USAGE', `--folds: expected 2 to 20, got "${arg('--folds')}"`);
     console.log(`${folds}-fold cross-validation on ${items.length} labelled papers from ${labelsFile}; options ${JSON.stringify(opts)}`);
-    const compare = (flags.compare as string[] | undefined ?? []).map((f) => ({ name: f, labels: loadLabelsOnly(path.resolve(f)) }));
+    const compare = ((flags.compare as string[] | undefined) ?? []).map((f) => ({ name: f, labels: loadLabelsOnly(path.resolve(f)) }));
     const cv = crossValidate(items, catalog, opts, folds, compare);
     console.log(`  hand keywords only: ${line(cv.hand)}`);
     console.log(`  with learned terms: ${line(cv.trained)}`);

@@ -199,13 +199,15 @@ describe('paperboy run against a real SMTP server', () => {
     expect(json.outcomes.map((o) => o.state)).toEqual(['would-send', 'would-send', 'would-send']);
   });
 
-
   it('says why it stopped as a JSON log line when logs are JSON, from the flag or LOG_FORMAT', async () => {
     const bad = path.join(dir.dir, 'bad.json');
     await writeFile(bad, '{"error":"Invalid date"}');
     const viaFlag = await run(['--log-format', 'json', 'run', '--listing', bad, '--date', '2024-10-25']);
     expect(viaFlag.code).toBe(1);
-    const lines = viaFlag.stderr.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = viaFlag.stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.at(-1)).toMatchObject({ level: 'error', event: 'fatal', code: 'LISTING' });
     expect(String(lines.at(-1)!.message)).toMatch(/bad\.json: not a daily papers listing/);
 

@@ -243,7 +243,10 @@ describe('saving a training run', () => {
       '{"version": 1, "trainedOn": {"labels": "x", "papers": 1, "options": {}}, "topics": {"speech": {"threshold": 2.75, "positives": 1, "terms": {}}}}',
       'v1.json',
     );
-    const c = { ...parseCatalog({ ...catalog, topics: catalog.topics.map((t) => (t.id === 'speech' ? { ...t, threshold: 50 } : t)) }, 'test'), learned: v1 };
+    const c = {
+      ...parseCatalog({ ...catalog, topics: catalog.topics.map((t) => (t.id === 'speech' ? { ...t, threshold: 50 } : t)) }, 'test'),
+      learned: v1,
+    };
     expect(Matcher.fromCatalog(c).groups.find((g) => g.id === 'speech')!.threshold).toBe(2.75);
   });
 
@@ -318,7 +321,13 @@ describe('npm run train:topics', () => {
     }
     expect(run([...base, '--cv']).stdout).toMatch(/with learned terms: precision [\d.]+% recall [\d.]+%/);
     const other = path.join(s.dir, 'other.jsonl');
-    await writeFile(other, items.slice(0, 10).map((p) => JSON.stringify({ id: p.id, labels: [] })).join('\n'));
+    await writeFile(
+      other,
+      items
+        .slice(0, 10)
+        .map((p) => JSON.stringify({ id: p.id, labels: [] }))
+        .join('\n'),
+    );
     const compared = run([...base, '--cv', '--compare', other]);
     expect(compared.status, compared.stderr).toBe(0);
     expect(compared.stdout).toMatch(/on the 10 papers of .*other\.jsonl:\n {4}against its labels: precision [\d.]+% recall [\d.]+%/);
