@@ -98,6 +98,12 @@ interface Entry {
   /** One variant of the term: its word keys in order. */
   keys: string[];
   exclusion: boolean;
+  /**
+   * An acronym written in capitals only (DPO, DARE, GAIA, MT): it matches "dpo" and "DPO" but not a word
+   * written as a name or at a sentence start ("Dare", "Gaia", "Mt."). In the labelled papers such words
+   * were the acronym's topic 1 time in 7 (Clip, Gui, Vit), a word in capitals or lower case nearly always.
+   */
+  capitals?: true;
 }
 
 type Field = 'title' | 'keywords' | 'abstract';
@@ -181,10 +187,11 @@ export class Matcher {
       this.affixes.push({ entry: { group, term: index, keys: [], exclusion }, ...pattern.affix });
       return;
     }
+    const capitals = pattern.acronym && !/\p{Ll}/u.test(pattern.label.replace(/s$/, ''));
     for (const keys of pattern.variants) {
       const key = pattern.acronym ? `=${keys[0]}` : keys[0]!;
       const list = this.index.get(key) ?? [];
-      list.push({ group, term: index, keys, exclusion });
+      list.push({ group, term: index, keys, exclusion, ...(capitals && { capitals: true as const }) });
       this.index.set(key, list);
     }
   }
@@ -295,8 +302,11 @@ export class Matcher {
         if (hit && tok.raw.length > a.text.length) record(a.entry, i, tok.raw);
       }
       // Acronyms: the whole token, or the token less a plural "s" (VLMs).
-      for (const e of this.index.get(`=${tok.raw}`) ?? []) record(e, i);
-      if (tok.raw.length > 2 && tok.raw.endsWith('s')) for (const e of this.index.get(`=${tok.raw.slice(0, -1)}`) ?? []) record(e, i);
+      const acronyms = [
+        ...(this.index.get(`=${tok.raw}`) ?? []),
+        ...(tok.raw.length > 2 && tok.raw.endsWith('s') ? (this.index.get(`=${tok.raw.slice(0, -1)}`) ?? []) : []),
+      ];
+      for (const e of acronyms) if (!(e.capitals && tok.titled)) record(e, i);
       // Words and phrases starting here; a term word may also be two text words written
       // apart (term "multitask learning" ← text "multi-task learning").
       for (const e of this.index.get(tok.key) ?? []) if (phraseFrom(tokens, i + 1, e.keys, 1)) record(e, i);

@@ -8,13 +8,19 @@
  * general ≠ generation ≠ generate). Hyphens split words, and a pair of words
  * is also tried joined, so fine-tuning = fine tuning = finetuning.
  * Acronyms (LoRA, DPO, MoE…) are matched whole and case-insensitively, with
- * an optional plural "s", never inside another word.
+ * an optional plural "s", never inside another word; one written in capitals
+ * only (DARE, GAIA, MT) not by a word written as a name (Dare, Gaia, Mt).
  */
 import { stemmer } from 'stemmer';
 
 export interface Token {
   /** Lower-case surface form. */
   raw: string;
+  /**
+   * Written with one leading capital and the rest lower-case (Dare, Gaia, Mt): a word at the start of a
+   * sentence, or a name. An acronym written in capitals only (DARE, GAIA, MT) does not match it.
+   */
+  titled?: true;
   /** Stem key, for ordinary words. */
   key: string;
   /** Key of this word and the next written as one (fine + tuning → finetun), computed once per paper. */
@@ -22,6 +28,7 @@ export interface Token {
 }
 
 const WORD = /[\p{L}\p{N}]+/gu;
+const TITLED = /^\p{Lu}\p{Ll}+$/u;
 
 const DERIVATION: Array<[RegExp, string]> = [
   [/(?:tion|sion)$/, 'tion'],
@@ -86,7 +93,14 @@ export function wordKey(word: string): string {
 
 export function tokenize(text: string): Token[] {
   const out: Token[] = [];
-  for (const m of text.toLowerCase().matchAll(WORD)) out.push({ raw: m[0], key: wordKey(m[0]) });
+  const lower = text.toLowerCase();
+  // Lower-casing keeps positions in all but a few scripts; where it does not, no word counts as titled.
+  const sameLength = lower.length === text.length;
+  for (const m of lower.matchAll(WORD)) {
+    const token: Token = { raw: m[0], key: wordKey(m[0]) };
+    if (sameLength && TITLED.test(text.slice(m.index, m.index + m[0].length))) token.titled = true;
+    out.push(token);
+  }
   for (let i = 0; i + 1 < out.length; i++) {
     const joined = out[i]!.raw + out[i + 1]!.raw;
     // Numbers never join (GPT 4 is not "gpt4"-the-term); very long pairs are not compounds.

@@ -86,6 +86,19 @@ describe('matching terms', () => {
     expect(hits(['DPO'], 'Beyond DPO-style training')).toHaveLength(1);
   });
 
+  it('does not take a word written as a name or at a sentence start for an acronym in capitals (Dare, Gaia, Mt.)', () => {
+    expect(hits(['DARE'], 'Do Models Dare to Say No?')).toHaveLength(0);
+    expect(hits(['MT'], 'Mt. Everest weather forecasting')).toHaveLength(0);
+    expect(hits(['GAIA'], 'A Gaia hypothesis for climate simulation')).toHaveLength(0);
+    // The acronym itself, in capitals or in lower case, still matches; so does a plural.
+    expect(hits(['DARE'], 'Merging with DARE and TIES')).toHaveLength(1);
+    expect(hits(['GAIA'], 'Web agents on gaia and WebArena')).toHaveLength(1);
+    expect(hits(['RAG'], 'Rags to riches')).toHaveLength(0);
+    expect(hits(['RAG'], 'Two RAGs compared')).toHaveLength(1);
+    // A term written with lower-case letters (LoRA) is no acronym in capitals: "Lora" still matches it.
+    expect(hits(['LoRA'], 'Lora adapters')).toHaveLength(1);
+  });
+
   it('matches an acronym written in the plural in its singular too', () => {
     expect(hits(['LLMs'], 'One LLM judges another')).toHaveLength(1);
     expect(hits(['LLMs'], 'Many LLMs judge')).toHaveLength(1);
