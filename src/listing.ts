@@ -70,8 +70,7 @@ export function parseListing(payload: unknown, origin: string): ParsedListing {
       const line = `${origin}: item ${index} (${result.id}) is a duplicate; kept one copy`;
       warnings.push(line);
       merged.push(line);
-      // Keep the copy with the stronger community signal; the text is the same paper's.
-      if (result.upvotes > seen.upvotes) byId.set(result.id, result);
+      byId.set(result.id, mergeCopies(seen, result));
       return;
     }
     byId.set(result.id, result);
@@ -154,6 +153,30 @@ export function listingItems(payload: unknown, origin: string): unknown[] {
     'LISTING',
     `${origin}: not a daily papers listing: expected a JSON array of items like [{"paper": {"id": "2410.17243", "title": "…"}}], got ${kind}`,
   );
+}
+
+/**
+ * Two copies of one paper: the one with the stronger community signal (the earlier on a tie), with each
+ * field it lacks taken from the other, so a bare copy never erases the abstract or keywords of a full one.
+ */
+function mergeCopies(seen: Paper, other: Paper): Paper {
+  const [main, spare] = other.upvotes > seen.upvotes ? [other, seen] : [seen, other];
+  const merged: Paper = { ...main };
+  if (!merged.abstract) merged.abstract = spare.abstract;
+  if (merged.authors.length === 0) merged.authors = spare.authors;
+  if (merged.aiKeywords.length === 0) merged.aiKeywords = spare.aiKeywords;
+  for (const k of [
+    'publishedAt',
+    'aiSummary',
+    'githubRepo',
+    'githubStars',
+    'projectPage',
+    'organization',
+    'thumbnail',
+    'numComments',
+  ] as const)
+    if (merged[k] === undefined && spare[k] !== undefined) (merged as Record<typeof k, unknown>)[k] = spare[k];
+  return merged;
 }
 
 /** A Paper, or the reason the item is unusable. */

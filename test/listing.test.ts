@@ -97,6 +97,24 @@ describe('parseListing on bad input', () => {
     expect(warnings[2]).toMatch(/item 3 dropped: 2410\.00002: paper\.title is missing/);
   });
 
+  it('merges duplicate copies field by field: a bare copy with more upvotes keeps the other copy’s abstract and keywords', () => {
+    const full = { paper: { ...good.paper, upvotes: 40, ai_keywords: ['LoRA'], githubRepo: 'https://github.com/a/b' } };
+    const bare = { paper: { id: '2410.00001', title: 'A good paper', upvotes: 41 } };
+    for (const items of [
+      [full, bare],
+      [bare, full],
+    ]) {
+      const [p] = parseListing(items, 'dup.json').papers;
+      expect(p).toMatchObject({
+        upvotes: 41,
+        abstract: 'Fine.',
+        aiKeywords: ['LoRA'],
+        authors: ['A'],
+        githubRepo: 'https://github.com/a/b',
+      });
+    }
+  });
+
   it('collapses duplicate ids to one paper, keeping the higher upvotes', () => {
     const { papers, warnings } = parseListing([good, { paper: { ...good.paper, id: '2410.00001v2', upvotes: 9 } }], 'dup.json');
     expect(papers).toHaveLength(1);

@@ -19,12 +19,14 @@ import { DATE, makeWorld, pipelineDeps, recipients, type World } from './world.j
 const realWriteSync = fs.writeSync;
 /** Make the next ledger appends that satisfy `when` fail the way a full disk does: part of the bytes, then ENOSPC. */
 function failWrites(when: (text: string) => boolean, keepBytes = 0): void {
-  fs.writeSync = ((fd: number, buffer: Buffer, offset = 0, length = buffer.length - offset) => {
+  const write = realWriteSync as (fd: number, buffer: Buffer, offset?: number, length?: number) => number;
+  const fake = (fd: number, buffer: Buffer, offset = 0, length = buffer.length - offset): number => {
     const text = buffer.subarray(offset, offset + length).toString();
-    if (!when(text)) return realWriteSync(fd, buffer, offset, length);
-    if (keepBytes > 0 && offset === 0) return realWriteSync(fd, buffer, 0, Math.min(keepBytes, length));
+    if (!when(text)) return write(fd, buffer, offset, length);
+    if (keepBytes > 0 && offset === 0) return write(fd, buffer, 0, Math.min(keepBytes, length));
     throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
-  }) as typeof fs.writeSync;
+  };
+  fs.writeSync = fake as unknown as typeof fs.writeSync;
   syncBuiltinESMExports();
 }
 function healDisk(): void {
