@@ -282,6 +282,16 @@ export class Ledger {
       .map((d) => this.latest.get(`${d}\n${subscriber}`)!);
   }
 
+  /**
+   * Whether mail to the subscriber bounces: the last `days` digest days it was tried on all ended in a
+   * permanent failure (what turns a subscriber's status to `bouncing`).
+   */
+  bouncing(subscriber: string, days: number): boolean {
+    const tried = this.history(subscriber).filter((e) => e.state !== 'skipped' && e.state !== 'planned' && e.state !== 'missed');
+    const recent = tried.slice(0, days);
+    return recent.length >= days && recent.every((e) => e.state === 'failed-permanent');
+  }
+
   /** Deliveries whose last state is `sending`: the process stopped mid-send (crash, kill -9). */
   interrupted(): LedgerEvent[] {
     return [...this.latest.values()].filter((e) => e.state === 'sending');

@@ -435,14 +435,16 @@ class SentUnrecorded extends Error {
 
 /** Permanent failures on `bounceDays` consecutive digest days → `status: bouncing` until an admin re-enables. */
 async function suppressIfBouncing(id: string, policy: DeliveryPolicy, deps: RunDeps): Promise<void> {
-  const tried = deps.ledger.history(id).filter((e) => e.state !== 'skipped' && e.state !== 'planned' && e.state !== 'missed');
-  const recent = tried.slice(0, policy.bounceDays);
-  if (recent.length < policy.bounceDays || !recent.every((e) => e.state === 'failed-permanent')) return;
+  if (!deps.ledger.bouncing(id, policy.bounceDays)) return;
   try {
     await deps.store.update(id, { status: 'bouncing' });
     deps.log.warn('subscriber.bouncing', {
       subscriber: id,
-      days: recent.map((e) => e.date),
+      days: deps.ledger
+        .history(id)
+        .filter((e) => e.state === 'failed-permanent')
+        .slice(0, policy.bounceDays)
+        .map((e) => e.date),
       note: 'suppressed until an admin sets status: active again',
     });
   } catch (e) {

@@ -91,6 +91,12 @@ export class Deps {
     return new Ledger(this.config.dataDir).papersSentBefore(id, date);
   }
 
+  /** Whether mail to the subscriber bounced on its last BOUNCE_DAYS tries (read only; false with no ledger). */
+  bouncing(id: string): boolean {
+    if (!existsSync(path.join(this.config.dataDir, 'ledger.jsonl'))) return false;
+    return new Ledger(this.config.dataDir).bouncing(id, this.config.BOUNCE_DAYS);
+  }
+
   /** Last digest date per subscriber; empty when nothing was ever sent (the ledger file is not created by looking). */
   lastSent(): Map<string, string> {
     if (!existsSync(path.join(this.config.dataDir, 'ledger.jsonl'))) return new Map();

@@ -256,7 +256,8 @@ export function registerSelfService(app: Hono<AppEnv>, deps: Deps): void {
           );
         }
         if (action === 'pause' || action === 'resume') {
-          if (who.sub.status === 'bouncing')
+          // Also after unsubscribing from `bouncing`: "Subscribe again" must not turn a bouncing address back on.
+          if (who.sub.status === 'bouncing' || (who.sub.status === 'unsubscribed' && action === 'resume' && deps.bouncing(who.id)))
             return managePage(c, who, notice('error', 'Mail to this address bounced; ask the list owner to turn it back on.'), 409);
           const status = action === 'pause' ? 'paused' : 'active';
           await serialised(who.id, () => who.store.update(who.id, { status }, version));

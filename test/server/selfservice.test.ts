@@ -232,6 +232,40 @@ describe('manage page', () => {
     expect(await read('grace')).toBe(before);
   });
 
+  it('does not let an address that bounces subscribe again after unsubscribing (it was suppressed as bouncing)', async () => {
+    // The ledger: her last three digests were refused by her mail server (BOUNCE_DAYS = 3 by default).
+    const days = ['2024-10-23', '2024-10-24', '2024-10-25'];
+    const line = (date: string) =>
+      JSON.stringify({
+        v: 1,
+        at: `${date}T07:00:00.000Z`,
+        date,
+        subscriber: 'grace',
+        state: 'failed-permanent',
+        reason: '550 no such user',
+      });
+    await writeFile(path.join(t.dir, 'data/ledger.jsonl'), days.map(line).join('\n') + '\n');
+    await writeFile(file('grace'), (await read('grace')).replace('status: active', 'status: bouncing'));
+    let version = versionOf(await (await fetch(manageUrl())).text());
+    expect((await post({ action: 'resume', version })).status).toBe(409);
+    version = versionOf(await (await fetch(manageUrl())).text());
+    expect((await post({ action: 'unsubscribe', version })).status).toBe(303);
+    expect(await status('grace')).toBe('unsubscribed');
+    version = versionOf(await (await fetch(manageUrl())).text());
+    const again = await post({ action: 'resume', version });
+    expect(again.status).toBe(409);
+    expect(await again.text()).toContain('Mail to this address bounced');
+    expect(await status('grace')).toBe('unsubscribed');
+    // A later digest that went through ends it: she may subscribe again.
+    await writeFile(
+      path.join(t.dir, 'data/ledger.jsonl'),
+      [...days.map(line), JSON.stringify({ v: 1, at: 'x', date: '2024-10-28', subscriber: 'grace', state: 'sent' })].join('\n') + '\n',
+    );
+    version = versionOf(await (await fetch(manageUrl())).text());
+    expect((await post({ action: 'resume', version })).status).toBe(303);
+    expect(await status('grace')).toBe('active');
+  });
+
   it('unsubscribes from the manage page', async () => {
     const version = versionOf(await (await fetch(manageUrl())).text());
     const res = await post({ action: 'unsubscribe', version });
