@@ -10,9 +10,10 @@
  * - Catch-up: whatever fell due since the last tick (DATA_DIR/schedule-state.json
  *   remembers up to when everything is accounted for) goes out if it is at most
  *   MAX_LATENESS_MINUTES late, and is recorded `missed` otherwise.
- * - A listing that is not published yet (empty, or the source fails) is tried
- *   again every RETRY_INTERVAL_MINUTES until LISTING_DEADLINE_MINUTES after the
- *   due time; then the day is recorded `skipped` with the reason.
+ * - A listing that is not published yet (empty, or the source fails), or one
+ *   that cannot be read (an error at once), is tried again every
+ *   RETRY_INTERVAL_MINUTES until LISTING_DEADLINE_MINUTES after the due time;
+ *   then the day is recorded `skipped` with the reason.
  * - A delivery still failing after the in-run retries is tried again after
  *   RETRY_INTERVAL_MINUTES, until it is too late (then `missed`).
  * - stop(): no new work; the run in progress stops after its message in
@@ -246,17 +247,19 @@ export class Daemon {
           ? `the listing for ${date} is empty`
           : undefined;
     if (failure) report.errors.push(`${date}: ${describeError(failure)}`);
-    if (failure && isPaperboyError(failure) && failure.code === 'LISTING') {
-      // Fetched, but not a listing we can read (the API's format changed?): unlike a listing not out
-      // yet, waiting will not fix it, and someone has to look.
-      log.error('listing.unusable', { date, reason: describeError(failure) });
-    }
+    // Fetched, but not a listing we can read (the API's format changed?): unlike a listing not out yet,
+    // waiting will seldom fix it, and someone has to look; it is still tried again (a proxy's error page
+    // passes too) and named as what it is, not as "not published".
+    const unusable = failure && isPaperboyError(failure) && failure.code === 'LISTING';
+    const retryAt = new Date(now.getTime() + config.RETRY_INTERVAL_MINUTES * MINUTE).toISOString();
     if (notPublished) {
       const deadlineMs = config.LISTING_DEADLINE_MINUTES * MINUTE;
       const late = group.filter((d) => now.getTime() >= d.dueAt.getTime() + deadlineMs);
       const waiting = group.filter((d) => now.getTime() < d.dueAt.getTime() + deadlineMs);
+      if (unusable) log.error('listing.unusable', { date, reason: notPublished, ...(waiting.length && { retryAt }) });
+      const what = unusable ? 'no usable listing' : failure ? 'listing could not be fetched' : 'listing not published';
       for (const d of late) {
-        const reason = `listing not published by the deadline (${config.LISTING_DEADLINE_MINUTES} min after ${d.local}): ${notPublished}`;
+        const reason = `${what} by the deadline (${config.LISTING_DEADLINE_MINUTES} min after ${d.local}): ${notPublished}`;
         ledger.record({ date, subscriber: d.subscriber, state: 'skipped', reason });
         this.settled.add(key(date, d.subscriber));
       }
@@ -264,12 +267,7 @@ export class Daemon {
       this.defer(waiting, now);
       report.skipped.push(...late);
       report.deferred.push(...waiting);
-      if (waiting.length)
-        log.info('listing.not_ready', {
-          date,
-          reason: notPublished,
-          retryAt: new Date(now.getTime() + config.RETRY_INTERVAL_MINUTES * MINUTE).toISOString(),
-        });
+      if (waiting.length && !unusable) log.info('listing.not_ready', { date, reason: notPublished, retryAt });
       return false;
     }
     if (failure) {

@@ -162,9 +162,18 @@ describe('Daemon ticks (fake clock)', () => {
         level: 'error',
         date: '2026-03-02',
         reason: expect.stringMatching(/none of its 1 item\(s\) is a usable paper/),
+        retryAt: expect.any(String),
       }),
     ]);
+    expect(log.events.filter((e) => e.event === 'listing.not_ready')).toEqual([]);
     expect(smtp.received).toHaveLength(0);
+    // Still unreadable at the deadline: the day is skipped as having no usable listing, not as unpublished.
+    clock.t = at('2026-03-03T10:30:00Z');
+    await daemon.tick();
+    expect(world.ledger().state('2026-03-02', 's01')).toMatchObject({
+      state: 'skipped',
+      reason: expect.stringMatching(/^no usable listing by the deadline \(240 min after .*\): .*none of its 1 item/),
+    });
   });
 
   it('reports a listing that could not be had as an error of the tick, so schedule --once exits 1', async () => {
@@ -194,7 +203,7 @@ describe('Daemon ticks (fake clock)', () => {
     expect(r.skipped.map((d) => d.subscriber)).toEqual(['s01']);
     expect(world.ledger().state('2026-03-02', 's01')).toMatchObject({
       state: 'skipped',
-      reason: expect.stringMatching(/listing not published by the deadline \(60 min after 2026-03-03 07:00 Europe\/Berlin\): .*503/),
+      reason: expect.stringMatching(/listing could not be fetched by the deadline \(60 min after 2026-03-03 07:00 Europe\/Berlin\): .*503/),
     });
     clock.t = at('2026-03-03T08:00:00Z');
     expect((await daemon.tick()).due).toEqual([]);
