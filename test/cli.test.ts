@@ -189,13 +189,13 @@ describe('paperboy run against a real SMTP server', () => {
     expect(r.stderr).toMatch(/bad\.json: not a daily papers listing/);
     expect(smtp.received).toHaveLength(0);
     expect(existsSync(path.join(dir.dir, 'data/ledger.jsonl'))).toBe(false);
-    // The JSON summary says it was a dry run, so its `sent` reads as "would send".
+    // A dry run's JSON summary sends nothing and says what a real run would have sent.
     const json = JSON.parse((await run([...sample, '--dry-run', '--json'])).stdout) as {
       dryRun: boolean;
       sent: number;
       outcomes: Array<{ state: string }>;
     };
-    expect(json).toMatchObject({ dryRun: true, sent: 3 });
+    expect(json).toMatchObject({ dryRun: true, sent: 0, wouldSend: 3 });
     expect(json.outcomes.map((o) => o.state)).toEqual(['would-send', 'would-send', 'would-send']);
   });
 

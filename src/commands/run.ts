@@ -89,7 +89,10 @@ export function registerRun(program: Command): void {
         untrap();
         await lock?.release();
       }
-      if (flags.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+      // A dry run sends nothing: `sent` is 0 and `wouldSend` counts what a real run would have sent, so a
+      // script reading `.sent` never takes a rehearsal for mail that went out.
+      const json = flags.dryRun ? { ...summary, sent: 0, wouldSend: summary.sent } : summary;
+      if (flags.json) process.stdout.write(JSON.stringify(json, null, 2) + '\n');
       else process.stdout.write(formatSummary(summary, flags.dryRun ? undefined : transport.name, !!flags.dryRun));
       if (summary.aborted) process.exitCode = 3;
       else if (summary.invalid.length > 0 || summary.failed > 0) process.exitCode = 1;
