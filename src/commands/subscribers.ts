@@ -26,6 +26,15 @@ async function getSubscriber(store: SubscriberStore, id: string): Promise<Subscr
   }
 }
 
+/**
+ * After an edit that should make a subscriber receive digests: if their file is still one `run` skips
+ * (an address another file already uses), say so on stderr, or the edit's success line would mislead.
+ */
+async function warnIfStillSkipped(store: SubscriberStore, id: string): Promise<void> {
+  const { problems } = await store.list();
+  for (const p of problems.filter((p) => p.id === id)) process.stderr.write(`warning: ${p.message}: run skips ${id} until that is fixed\n`);
+}
+
 function checkTopics(topics: string[], catalog: Catalog, flag: string): void {
   const known = new Set(catalog.topics.map((t) => t.id));
   const unknown = topics.filter((t) => !known.has(t));
@@ -170,6 +179,7 @@ export function registerSubscribers(program: Command): void {
       }
       await store.update(id, { status: 'active' }, sub.version);
       process.stdout.write(`resumed ${id}\n`);
+      await warnIfStillSkipped(store, id);
     });
 
   subscribers
@@ -183,5 +193,6 @@ export function registerSubscribers(program: Command): void {
       checkTopics(topics, catalog, 'topics');
       const saved = await store.update(id, { topics }, sub.version);
       process.stdout.write(`${id} now follows ${saved.topics.join(', ') || '(keywords only)'}\n`);
+      await warnIfStillSkipped(store, id);
     });
 }

@@ -135,7 +135,7 @@ export function sizeReport(htmlBytes: number, messageBytes: number, maxEmailByte
       ? `Gmail will clip this message: its HTML is ${kb(htmlBytes)}, over the ${kb(GMAIL_CLIP_BYTES)} limit.`
       : level === 'warn'
         ? `Close to Gmail's clipping limit: the HTML is ${kb(htmlBytes)} of ${kb(GMAIL_CLIP_BYTES)}.`
-        : `HTML ${kb(htmlBytes)} of Gmail's ${kb(GMAIL_CLIP_BYTES)} clipping limit (budget MAX_EMAIL_BYTES ${kb(maxEmailBytes)}).`;
+        : `HTML ${kb(htmlBytes)} of Gmail's ${kb(GMAIL_CLIP_BYTES)} clipping limit (budget: MAX_EMAIL_BYTES=${maxEmailBytes} bytes).`;
   return { level, text: `${text} Whole message with the text part: ${kb(messageBytes)}.` };
 }
 

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
@@ -97,6 +97,20 @@ describe('paperboy subscribers', () => {
     const bad = await cli('subscribers', 'set-topics', 'grace', 'peft,nope');
     expect(bad.code).toBe(2);
     expect((await data('grace')).topics).toEqual(['peft', 'code']);
+    expect(res.stderr).not.toMatch(/warning/);
+  });
+
+  it('set-topics on a file run still skips (an address another file uses) says so', async () => {
+    const dup = path.join(s.subscribers, 'zdup.yaml');
+    await writeFile(dup, 'email: ada@example.org\ntopics: [peft]\n');
+    try {
+      const res = await cli('subscribers', 'set-topics', 'zdup', 'code');
+      expect(res.code, res.stderr).toBe(0);
+      expect(res.stdout).toBe('zdup now follows code\n');
+      expect(res.stderr).toMatch(/^warning: .*zdup\.yaml: email: ada@example\.org is already used by .*ada\.yaml; skipped: run skips zdup until that is fixed$/m);
+    } finally {
+      await rm(dup);
+    }
   });
 
   it('remove deletes the file; unknown ids are reported', async () => {
