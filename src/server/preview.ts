@@ -84,7 +84,14 @@ export async function buildPreview(deps: Deps, req: PreviewRequest, subscribersA
       out.recipient = sub;
     } else {
       const known = new Set(catalog.topics.map((t) => t.id));
-      const topics = req.topics.filter((t) => known.has(t));
+      const unknown = req.topics.filter((t) => !known.has(t));
+      // A bookmarked or hand-written URL naming a topic that was renamed or removed: say which.
+      if (unknown.length)
+        return {
+          ...out,
+          error: `No topic ${unknown.map((t) => `"${t.slice(0, 60)}"`).join(', ')} in the catalog; pick topics from the list.`,
+        };
+      const topics = req.topics;
       if (topics.length === 0)
         return { ...out, error: subscribersAllowed ? 'Pick a subscriber or at least one topic.' : 'Pick at least one topic.' };
       out.recipient = topicsRecipient(topics);

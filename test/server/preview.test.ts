@@ -116,6 +116,9 @@ describe('preview for an admin', () => {
     const unknown = await admin.get(`/preview?subscriber=nobody&listing=${encodeURIComponent(LISTING)}`);
     expect(unknown.status).toBe(422);
     expect(await unknown.text()).toContain('No subscriber &quot;nobody&quot;.');
+    const topic = await admin.get(`/preview?topics=peft&topics=nope&listing=${encodeURIComponent(LISTING)}`);
+    expect(topic.status).toBe(422);
+    expect(await topic.text()).toContain('No topic &quot;nope&quot; in the catalog');
     const date = await admin.get(`/preview?subscriber=ada&listing=${encodeURIComponent(LISTING)}&date=2024-13-45`);
     expect(date.status).toBe(422);
     expect(await date.text()).toContain('is not a date');
