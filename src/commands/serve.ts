@@ -1,5 +1,6 @@
 /** `paperboy serve`: the web app (preview, admin, subscriber self-service). */
 import type { Command } from 'commander';
+import { createServer, type AddressInfo } from 'node:net';
 import { localUrl } from '../config.js';
 import { PaperboyError } from '../errors.js';
 import { startServer } from '../server/app.js';
@@ -21,8 +22,9 @@ export function registerServe(program: Command): void {
           throw new PaperboyError('USAGE', `--port: "${flags.port}" is not a port number (0-65535)`);
       }
       // An unset PUBLIC_URL means "this machine": links in the pages served must reach the port actually served.
-      // (Port 0 is only known once bound; tests use it, and they set PUBLIC_URL when links matter.)
-      const config = !loaded.publicUrlSet && port !== 0 ? { ...loaded, PUBLIC_URL: localUrl(port) } : loaded;
+      // Port 0 ("any free port") is only known once bound, so ask the OS for a free one first.
+      if (port === 0 && !loaded.publicUrlSet) port = await freePort(loaded.HOST);
+      const config = !loaded.publicUrlSet ? { ...loaded, PUBLIC_URL: localUrl(port) } : loaded;
       const secret = await loadSecret(config.TOKEN_SECRET, config.dataDir);
       const server = await startServer({ config, secret, log, port });
       log.info('serve.listening', { url: server.url, public: config.PUBLIC_URL, subscribers: config.subscribersDir });
@@ -42,4 +44,16 @@ export function registerServe(program: Command): void {
         process.once('SIGTERM', () => stop('SIGTERM'));
       });
     });
+}
+
+/** A port free on `host` a moment ago, as the OS hands out for port 0. */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, host, () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
 }

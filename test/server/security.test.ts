@@ -264,7 +264,7 @@ describe('paperboy serve', () => {
     }
   });
 
-  it('starts on the given port, serves, and stops on SIGTERM', { timeout: 30_000 }, async () => {
+  it('starts on any free port (--port 0), with links to that port, serves, and stops on SIGTERM', { timeout: 30_000 }, async () => {
     const scratch = await scratchDir();
     const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--subscribers', scratch.subscribers], {
       cwd: scratch.dir,
@@ -277,7 +277,7 @@ describe('paperboy serve', () => {
         const timer = setTimeout(() => reject(new Error(`no listening line: ${stderr}`)), 20_000);
         child.stderr.on('data', (d) => {
           stderr += d;
-          const m = /serve\.listening url=(http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
+          const m = /serve\.listening url=(http:\/\/127\.0\.0\.1:(\d+)) public=http:\/\/127\.0\.0\.1:\2 /.exec(stderr);
           if (m && stderr.includes('serve.admin_locked')) {
             clearTimeout(timer);
             resolve(m[1]!);
