@@ -24,7 +24,7 @@ import { composeDigest } from './digest.js';
 import { parseListing } from './listing.js';
 import { analyse, Matcher } from './matcher.js';
 import type { Paper } from './paper.js';
-import { buildView, Renderer } from './render.js';
+import { buildView, GMAIL_CLIP_BYTES, Renderer } from './render.js';
 import { DETAIL_DAYS, Ledger } from './ledger.js';
 import { buildMessage } from './message.js';
 import { fileListing, select } from './selection.js';
@@ -190,13 +190,13 @@ async function main() {
     .map((p) => composeDigest(p, filed, '2024-10-25', deps).email?.htmlBytes ?? 0)
     .filter((b) => b > 0)
     .sort((a, b) => a - b);
-  console.log('\nEmail size (Gmail clips above 102,400 bytes; budget MAX_EMAIL_BYTES = 85,000)');
+  console.log(`\nEmail size (Gmail clips above ${GMAIL_CLIP_BYTES.toLocaleString('en')} bytes; budget MAX_EMAIL_BYTES = 85,000)`);
   row('typical subscriber, 60-paper day: median / max', `${sizes[Math.floor(sizes.length / 2)]} / ${sizes[sizes.length - 1]} bytes`);
   row(
     'every topic, 200-paper day, max_papers 200',
     `${heavy.email!.htmlBytes} bytes, ${heavy.email!.fullShown} in full + ${heavy.selection.total - heavy.email!.fullShown} compact, 0 dropped`,
   );
-  row('ratio to Gmail limit (heaviest)', `${(heavy.email!.htmlBytes / 102_400).toFixed(2)}`);
+  row('ratio to Gmail limit (heaviest)', `${(heavy.email!.htmlBytes / GMAIL_CLIP_BYTES).toFixed(2)}`);
 
   // 5. Delivery to a real SMTP server on loopback (smtp-server is a dev dependency).
   const { SMTPServer } = await import('smtp-server');

@@ -214,6 +214,9 @@ export function buildView(selection: Selection, ctx: RenderContext): EmailView {
 
 const truncate = (s: string, n: number) => (s.length <= n ? s : `${clip(s, n - 1)}…`);
 
+/** Gmail shows "[Message clipped]" when the HTML of a message exceeds about 102 KB. */
+export const GMAIL_CLIP_BYTES = 102 * 1024;
+
 /**
  * Render within the size budget: start with the subscriber's max_papers in
  * full, and move the lowest-ranked papers to compact lines until the HTML

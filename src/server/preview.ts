@@ -15,13 +15,12 @@ import { Matcher } from '../matcher.js';
 import { buildMessage, toMime } from '../message.js';
 import { fileListing } from '../selection.js';
 import { SUBSCRIBER_ID } from '../subscribers.js';
+import { GMAIL_CLIP_BYTES } from '../render.js';
 import type { Deps, ListingChoice } from './deps.js';
 import { html, layout, notice, type SafeHtml } from './html.js';
 import { EMAIL_CSP } from './security.js';
 import type { AppEnv } from './app.js';
 
-/** Gmail shows "[Message clipped]" when the HTML of a message exceeds about 102 KB. */
-export const GMAIL_CLIP_BYTES = 102 * 1024;
 const NEAR_CLIP = 0.9;
 
 export type Width = 'desktop' | 'mobile';

@@ -2,7 +2,8 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GMAIL_CLIP_BYTES, sizeReport } from '../../src/server/preview.js';
+import { GMAIL_CLIP_BYTES } from '../../src/render.js';
+import { sizeReport } from '../../src/server/preview.js';
 import { SAMPLE } from '../helpers/cli.js';
 import { login, squash, startTestServer, type AdminClient, type TestServer } from './helpers.js';
 
