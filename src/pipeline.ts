@@ -196,6 +196,7 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
   }
   const breaker = new CircuitBreaker((deps.delivery ?? DEFAULT_POLICY).errorBudget);
   let done = 0;
+  let ledgerLost: string | undefined;
   for (const sub of subscribers) {
     if (opts.signal?.aborted) break;
     let outcome: Outcome;
@@ -214,20 +215,15 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
         log.error('run.interrupted', { reason: summary.aborted, subscriber: sub.id });
         break;
       }
-      const ledgerError = e instanceof SentUnrecorded ? e.cause : isPaperboyError(e) && e.code === 'LEDGER' ? e : undefined;
-      if (ledgerError) {
-        // Without a ledger nothing can be sent safely (twice, or unrecorded): stop. A message the server took is
-        // counted as sent; its `sending` line keeps the next run from sending it again.
-        if (e instanceof SentUnrecorded) {
-          summary.outcomes.push(e.outcome);
-          summary.sent++;
-          done++;
-        }
-        summary.aborted = `${describeError(ledgerError)}; ${subscribers.length - done} subscriber(s) not handled, they go out on the next run`;
+      // Without a ledger nothing can be sent safely (twice, or unrecorded): stop. A message the server took
+      // counts as sent; its `sending` line keeps the next run from sending it again.
+      if (isPaperboyError(e) && e.code === 'LEDGER') {
+        summary.aborted = ledgerStop(describeError(e), subscribers.length - done);
         log.error('run.aborted', { reason: summary.aborted, subscriber: sub.id });
         break;
       }
-      outcome = { subscriber: sub.id, state: 'failed', reason: describeError(e) };
+      if (e instanceof SentUnrecorded) ledgerLost = describeError(e.cause);
+      outcome = e instanceof SentUnrecorded ? e.outcome : { subscriber: sub.id, state: 'failed', reason: describeError(e) };
     }
     summary.outcomes.push(outcome);
     if (outcome.state === 'sent' || outcome.state === 'would-send') summary.sent++;
@@ -240,6 +236,11 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
     log[level](`subscriber.${outcome.state}`, { subscriber: sub.id, ...text, papers: outcome.papers, bytes: outcome.bytes });
     done++;
     deps.progress?.(done, subscribers.length);
+    if (ledgerLost) {
+      summary.aborted = ledgerStop(ledgerLost, subscribers.length - done);
+      log.error('run.aborted', { reason: summary.aborted, subscriber: sub.id });
+      break;
+    }
     if (outcome.state === 'failed') {
       breaker.recordFailure(`${sub.id}: ${outcome.reason}`);
       const tripped = breaker.tripped();
@@ -422,6 +423,8 @@ async function handleSubscriber(sub: Subscriber, filed: ReturnType<typeof fileLi
       return { ...base, state: 'failed', reason: `failed-transient, retry abandoned on shutdown: ${reason}`, abandoned: true };
   }
 }
+
+const ledgerStop = (why: string, left: number) => `${why}; ${left} subscriber(s) not handled, they go out on the next run`;
 
 /** The server took the message, but the ledger could not record it: the run stops (see the subscriber loop). */
 class SentUnrecorded extends Error {

@@ -61,6 +61,9 @@ describe('the ledger’s disk failing', () => {
     expect(summary.failed).toBe(0);
     expect(summary.aborted).toMatch(/ledger\.jsonl: cannot record \(ENOSPC\), so the run stopped; 2 subscriber\(s\) not handled/);
     expect(log.events.filter((e) => e.event === 'delivery.retry')).toEqual([]);
+    expect(log.events.filter((e) => e.event.startsWith('subscriber.')).map((e) => [e.event, e.subscriber])).toEqual([
+      ['subscriber.sent', 's01'],
+    ]);
 
     // The next run: s01's message may have gone out (its `sending` line is on disk), so it is not sent again.
     const next = await run({ date: DATE }, (await pipelineDeps(world, transport)).deps);
