@@ -11,7 +11,7 @@
  * A run compacts digests older than DETAIL_DAYS to one line per (date, state)
  * listing the subscribers, so reading the ledger stays cheap after years.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { addDays } from './dates.js';
 import { PaperboyError } from './errors.js';
@@ -199,29 +199,33 @@ export class Ledger {
 
   private write(text: string) {
     this.guard?.();
-    if (this.torn) {
-      text = '\n' + text;
-      this.torn = false;
-    }
-    const buf = Buffer.from(text);
+    // A torn last line has no newline: this append starts a fresh line.
+    const buf = Buffer.from(this.torn ? '\n' + text : text);
+    let fd: number | undefined;
+    let before = 0;
     let written = 0;
     try {
       mkdirSync(path.dirname(this.file), { recursive: true });
-      const fd = openSync(this.file, 'a', 0o644);
-      try {
-        // One write may take only part of the buffer (a disk filling up): the rest, or the error, follows.
-        while (written < buf.length) written += writeSync(fd, buf, written, buf.length - written);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
+      fd = openSync(this.file, 'a', 0o644);
+      before = fstatSync(fd).size;
+      // One write may take only part of the buffer (a disk filling up): the rest, or the error, follows.
+      while (written < buf.length) written += writeSync(fd, buf, written, buf.length - written);
+      fsyncSync(fd);
     } catch (e) {
-      // Part of a line may be on disk: the next append starts a fresh line, and the torn one is read as damaged.
-      if (written > 0 && written < buf.length) this.torn = true;
-      this.bytes += written;
+      // Take back what this append put on disk, so the file says exactly what was recorded: a `sending`
+      // line left behind by a failed append would make the next run count a message that never went out
+      // as possibly sent. If even that fails, a partial line is read as damaged and the next append starts
+      // a fresh line.
+      if (written > 0 && !undo(fd!, before)) {
+        this.torn = written < buf.length || this.torn;
+        this.bytes += written;
+      }
       const err = e as NodeJS.ErrnoException;
       throw new PaperboyError('LEDGER', `${this.file}: cannot record (${err.code ?? err.message}), so the run stopped`, { cause: e });
+    } finally {
+      if (fd !== undefined) closeSync(fd);
     }
+    this.torn = false;
     this.bytes += buf.length;
   }
 
@@ -312,6 +316,17 @@ export class Ledger {
     const out = new Map<string, string>();
     for (const e of this.events) if (e.state === 'sent' && (out.get(e.subscriber) ?? '') < e.date) out.set(e.subscriber, e.date);
     return out;
+  }
+}
+
+/** Cut the file back to `size` (what a failed append added); false if that fails too. */
+function undo(fd: number, size: number): boolean {
+  try {
+    ftruncateSync(fd, size);
+    fsyncSync(fd);
+    return true;
+  } catch {
+    return false;
   }
 }
 

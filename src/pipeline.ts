@@ -18,7 +18,7 @@ import { emptyListingNote } from './dates.js';
 import { composeDigest, type ComposeDeps } from './digest.js';
 import { backoffDelay, CircuitBreaker, DEFAULT_POLICY, realSleep, type DeliveryPolicy, type Sleep } from './delivery.js';
 import { describeError, isPaperboyError, PaperboyError } from './errors.js';
-import { FINAL_STATES, type Ledger } from './ledger.js';
+import { FINAL_STATES, type Ledger, type LedgerEvent } from './ledger.js';
 import { listingDateGap, logListingWarnings } from './listing.js';
 import type { Logger } from './log.js';
 import { Matcher } from './matcher.js';
@@ -188,6 +188,11 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
           .map((s) => ({ date: opts.date, subscriber: s.id, state: 'planned' as const })),
       );
     } catch (e) {
+      if (isPaperboyError(e) && e.code === 'LEDGER') {
+        summary.aborted = ledgerStop(describeError(e), subscribers.length);
+        log.error('run.aborted', { reason: summary.aborted });
+        return summary;
+      }
       if (!isPaperboyError(e) || e.code !== 'LOCKED') throw e;
       summary.aborted = lockLost(e, subscribers.length);
       log.error('run.interrupted', { reason: summary.aborted });
@@ -222,8 +227,8 @@ export async function run(opts: RunOptions, deps: RunDeps): Promise<RunSummary> 
         log.error('run.aborted', { reason: summary.aborted, subscriber: sub.id });
         break;
       }
-      if (e instanceof SentUnrecorded) ledgerLost = describeError(e.cause);
-      outcome = e instanceof SentUnrecorded ? e.outcome : { subscriber: sub.id, state: 'failed', reason: describeError(e) };
+      if (e instanceof Unrecorded) ledgerLost = describeError(e.cause);
+      outcome = e instanceof Unrecorded ? e.outcome : { subscriber: sub.id, state: 'failed', reason: describeError(e) };
     }
     summary.outcomes.push(outcome);
     if (outcome.state === 'sent' || outcome.state === 'would-send') summary.sent++;
@@ -380,30 +385,40 @@ async function handleSubscriber(sub: Subscriber, filed: ReturnType<typeof fileLi
           attempt,
         });
       } catch (e) {
-        throw new SentUnrecorded(sent, e);
+        throw new Unrecorded(sent, e);
       }
       return sent;
     }
     const failure = answer;
     const reason = failure.message;
+    // The message did not go out, but its `sending` line is on disk: unrecorded, the next run would take it as
+    // possibly sent. Said so, and the run stops (see the subscriber loop).
+    const note = (ev: Omit<LedgerEvent, 'v' | 'at'>) => {
+      try {
+        ledger.record(ev);
+      } catch (e) {
+        const why = `not delivered (${reason}), but the next run counts it as possibly sent and will not send it`;
+        throw new Unrecorded({ ...base, state: 'failed', reason: why }, e);
+      }
+    };
     if (failure.kind === 'fatal') {
       // Nothing left the building (refused, auth, TLS): the next run sends it.
-      ledger.record({ date: opts.date, subscriber: sub.id, state: 'failed-transient', messageId, reason, attempt });
+      note({ date: opts.date, subscriber: sub.id, state: 'failed-transient', messageId, reason, attempt });
       throw failure;
     }
     if (failure.kind === 'permanent') {
-      ledger.record({ date: opts.date, subscriber: sub.id, state: 'failed-permanent', messageId, reason, attempt });
+      note({ date: opts.date, subscriber: sub.id, state: 'failed-permanent', messageId, reason, attempt });
       await suppressIfBouncing(sub.id, policy, deps);
       return { ...base, state: 'failed', reason: `failed-permanent: ${reason}` };
     }
     if (failure.kind === 'ambiguous') {
-      ledger.record({ date: opts.date, subscriber: sub.id, state: 'ambiguous', messageId, reason, attempt });
+      note({ date: opts.date, subscriber: sub.id, state: 'ambiguous', messageId, reason, attempt });
       return { ...base, state: 'failed', reason: `ambiguous (not resent): ${reason}`, ambiguous: true };
     }
     const delay = backoffDelay(attempt, policy.retryBaseMs, deps.random);
     const retryAllowed = attempt <= policy.retries && waited + delay <= policy.retryMaxTotalMs;
     const retry = retryAllowed && !opts.signal?.aborted;
-    ledger.record({
+    note({
       date: opts.date,
       subscriber: sub.id,
       state: 'failed-transient',
@@ -426,8 +441,8 @@ async function handleSubscriber(sub: Subscriber, filed: ReturnType<typeof fileLi
 
 const ledgerStop = (why: string, left: number) => `${why}; ${left} subscriber(s) not handled, they go out on the next run`;
 
-/** The server took the message, but the ledger could not record it: the run stops (see the subscriber loop). */
-class SentUnrecorded extends Error {
+/** A delivery's outcome the ledger could not record (the server took the message, or refused it): the run stops. */
+class Unrecorded extends Error {
   constructor(
     readonly outcome: Outcome,
     override readonly cause: unknown,
