@@ -256,9 +256,13 @@ export function registerSelfService(app: Hono<AppEnv>, deps: Deps): void {
           );
         }
         if (action === 'pause' || action === 'resume') {
-          // Also after unsubscribing from `bouncing`: "Subscribe again" must not turn a bouncing address back on.
-          if (who.sub.status === 'bouncing' || (who.sub.status === 'unsubscribed' && action === 'resume' && deps.bouncing(who.id)))
+          // Whatever the way there (unsubscribe, then pause, then resume), a bouncing address is not turned
+          // back on here: only the list owner does that, or a digest that goes through.
+          if (who.sub.status === 'bouncing' || (action === 'resume' && who.sub.status !== 'active' && deps.bouncing(who.id)))
             return managePage(c, who, notice('error', 'Mail to this address bounced; ask the list owner to turn it back on.'), 409);
+          // Pausing is for an active digest: the page offers it only then, and from unsubscribed it would be a way back in.
+          if (action === 'pause' && who.sub.status === 'unsubscribed')
+            return managePage(c, who, notice('error', 'You are unsubscribed: there is nothing to pause.'), 409);
           const status = action === 'pause' ? 'paused' : 'active';
           await serialised(who.id, () => who.store.update(who.id, { status }, version));
           deps.log.info('selfservice.status', { subscriber: who.id, status });

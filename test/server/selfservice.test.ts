@@ -256,6 +256,10 @@ describe('manage page', () => {
     expect(again.status).toBe(409);
     expect(await again.text()).toContain('Mail to this address bounced');
     expect(await status('grace')).toBe('unsubscribed');
+    // Nor by way of a pause (a form the page does not offer when unsubscribed, posted by hand).
+    version = versionOf(await (await fetch(manageUrl())).text());
+    expect((await post({ action: 'pause', version })).status).toBe(409);
+    expect(await status('grace')).toBe('unsubscribed');
     // A later digest that went through ends it: she may subscribe again.
     await writeFile(
       path.join(t.dir, 'data/ledger.jsonl'),
