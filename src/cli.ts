@@ -33,6 +33,8 @@ export function buildProgram(): Command {
     .option('--data-dir <dir>', 'ledger and state folder (env DATA_DIR, default ./data)')
     .addOption(new Option('--log-format <format>', 'log lines as readable text or JSON (env LOG_FORMAT)').choices(['text', 'json']))
     .showHelpAfterError()
+    // Under JSON logs a parse error is one `fatal` JSON line (main), not Commander's text and help.
+    .configureOutput({ writeErr: (text) => void (jsonLogs() ? undefined : process.stderr.write(text)) })
     // Throw instead of exiting, so a parse error gets the same exit status as any other bad usage (main).
     .exitOverride();
   registerRun(program);
@@ -56,8 +58,9 @@ export async function main(argv = process.argv): Promise<void> {
     await program.parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) {
-      // Commander has printed the message (or the help / version asked for).
+      // Commander has printed the message (or the help / version asked for), unless logs are JSON.
       process.exitCode = e.exitCode === 0 ? 0 : 2;
+      if (e.exitCode !== 0 && jsonLogs()) fatal(program, e.message.replace(/^error: /, ''), 'USAGE');
       return;
     }
     if (isPaperboyError(e)) {
@@ -82,10 +85,19 @@ export async function main(argv = process.argv): Promise<void> {
  * every other, so a log shipper does not drop the one line that matters.
  */
 function fatal(program: Command, message: string, code: string): void {
-  const flag = program.opts<{ logFormat?: string }>().logFormat;
-  const format = (flag ?? process.env.LOG_FORMAT) === 'json' ? 'json' : 'text';
-  if (format === 'json') createLogger({ format }).error('fatal', { code, message });
+  if (jsonLogs(program)) createLogger({ format: 'json' }).error('fatal', { code, message });
   else process.stderr.write(`paperboy: ${message}\n`);
+}
+
+/**
+ * Whether logs are JSON: the parsed flag, else (when parsing failed) the flag as written on the command
+ * line, else LOG_FORMAT (from the environment, or .env once a command has read it).
+ */
+function jsonLogs(program?: Command): boolean {
+  const argv = process.argv;
+  const at = argv.indexOf('--log-format');
+  const written = argv.find((a) => a.startsWith('--log-format='))?.slice('--log-format='.length) ?? (at >= 0 ? argv[at + 1] : undefined);
+  return (program?.opts<{ logFormat?: string }>().logFormat ?? written ?? process.env.LOG_FORMAT) === 'json';
 }
 
 const FS_CODES: Record<string, string> = {

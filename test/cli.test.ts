@@ -214,6 +214,12 @@ describe('paperboy run against a real SMTP server', () => {
     const viaEnv = await run(['preview', '--topics', 'no-such-topic'], { LOG_FORMAT: 'json' });
     expect(viaEnv.code).toBe(2);
     expect(JSON.parse(viaEnv.stderr.trim().split('\n').at(-1)!)).toMatchObject({ event: 'fatal', code: 'USAGE' });
+    // A command line Commander cannot parse: one JSON line too, not its text and help.
+    const parse = await run(['--log-format', 'json', 'run', '--bogus']);
+    expect(parse.code).toBe(2);
+    expect(parse.stderr.trim().split('\n').map((l) => JSON.parse(l) as unknown)).toEqual([
+      expect.objectContaining({ event: 'fatal', code: 'USAGE', message: "unknown option '--bogus'" }),
+    ]);
     // Readable text stays the default.
     expect((await run(['preview', '--topics', 'no-such-topic'])).stderr).toMatch(/^paperboy: --topics: unknown topic "no-such-topic"/m);
   });

@@ -52,7 +52,8 @@ export function registerRun(program: Command): void {
         } catch (e) {
           if (!isPaperboyError(e) || e.code !== 'LOCKED') throw e;
           log.error('run.locked', { reason: e.message });
-          process.stderr.write(`paperboy: ${e.message}\n`);
+          // The JSON log line above is the whole story for a log shipper; a person gets the plain sentence too.
+          if (config.LOG_FORMAT === 'text') process.stderr.write(`paperboy: ${e.message}\n`);
           process.exitCode = EXIT_LOCKED;
           return;
         }
