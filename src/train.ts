@@ -349,6 +349,8 @@ async function main(argv: string[]): Promise<number> {
   const subscribersDir = path.resolve(arg('--subscribers') ?? path.join(PACKAGE_ROOT, 'subscribers'));
   const labelsFile = path.resolve(arg('--labels') ?? path.join(EVAL_DIR, 'papers.dev.jsonl'));
   const opts = optionsFrom(arg);
+  // Without --cv there is nothing to compare: training would silently ignore the file (and rewrite the learned one).
+  if (flags.compare && !flags.cv) throw new PaperboyError('USAGE', '--compare: only with --cv (it scores cross-validated filings)');
   const catalog = await loadCatalog(subscribersDir);
   const items = loadLabelled(labelsFile);
   if (flags.cv) {

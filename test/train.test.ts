@@ -334,6 +334,9 @@ describe('npm run train:topics', () => {
     await writeFile(other, '{"id": "2501.1", "labels": "speech"}\n');
     const badOther = run([...base, '--cv', '--compare', other]);
     expect(badOther.status).toBe(2);
+    const notCv = run([...base, '--compare', other]);
+    expect(notCv.status).toBe(2);
+    expect(notCv.stderr).toContain('--compare: only with --cv');
     expect(badOther.stderr).toMatch(/other\.jsonl, line 1: expected \{"id": "2410\.17243", "labels": \["topic-id"/);
 
     const ok = run([...base, '--keep', '5', '--min-papers', '2']);

@@ -32,7 +32,8 @@ async function getSubscriber(store: SubscriberStore, id: string): Promise<Subscr
  */
 async function warnIfStillSkipped(store: SubscriberStore, id: string): Promise<void> {
   const { problems } = await store.list();
-  for (const p of problems.filter((p) => p.id === id)) process.stderr.write(`warning: ${p.message}: run skips ${id} until that is fixed\n`);
+  for (const p of problems.filter((p) => p.id === id))
+    process.stderr.write(`warning: ${p.message.replace(/; skipped$/, '')}: run skips ${id} until that is fixed\n`);
 }
 
 function checkTopics(topics: string[], catalog: Catalog, flag: string): void {
@@ -169,6 +170,7 @@ export function registerSubscribers(program: Command): void {
       const sub = await getSubscriber(store, id);
       if (sub.status === 'active') {
         process.stdout.write(`${id} is already active\n`);
+        await warnIfStillSkipped(store, id);
         return;
       }
       if (sub.status !== 'paused' && !flags.force) {

@@ -107,7 +107,10 @@ describe('paperboy subscribers', () => {
       const res = await cli('subscribers', 'set-topics', 'zdup', 'code');
       expect(res.code, res.stderr).toBe(0);
       expect(res.stdout).toBe('zdup now follows code\n');
-      expect(res.stderr).toMatch(/^warning: .*zdup\.yaml: email: ada@example\.org is already used by .*ada\.yaml; skipped: run skips zdup until that is fixed$/m);
+      expect(res.stderr).toMatch(/^warning: .*zdup\.yaml: email: ada@example\.org is already used by .*ada\.yaml: run skips zdup until that is fixed$/m);
+      const resumed = await cli('subscribers', 'resume', 'zdup');
+      expect(resumed.stdout).toBe('zdup is already active\n');
+      expect(resumed.stderr).toMatch(/^warning: .*run skips zdup until that is fixed$/m);
     } finally {
       await rm(dup);
     }
