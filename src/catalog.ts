@@ -2,10 +2,12 @@
  * The topic catalog (subscribers/topics.yaml): which topics exist and the
  * terms that file a paper under each. Admins edit it; the matcher compiles it.
  */
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import YAML from 'yaml';
+import { PACKAGE_ROOT } from './config.js';
 import { PaperboyError } from './errors.js';
 import { learnedFor, loadLearned, saveLearned, type Learned } from './learned.js';
 import { formatIssues, plainMessage, readTextIfExists, readYaml, strictObject, withFileLock, writeFileAtomic } from './yamlfile.js';
@@ -99,19 +101,42 @@ export function parseCatalog(data: unknown, file: string): Catalog {
 
 export async function loadCatalog(subscribersDir: string): Promise<LoadedCatalog> {
   const file = catalogPath(subscribersDir);
-  const read = await readYaml(file, 'CATALOG').catch((e: unknown) => {
+  const read = await readCatalogFile(file);
+  return { ...parseCatalog(read.data, file), learned: await loadLearned(subscribersDir), version_hash: read.version, file };
+}
+
+/** topics.yaml, read; a missing one is named with the way out (the bundled catalog to copy). */
+function readCatalogFile(file: string) {
+  return readYaml(file, 'CATALOG').catch((e: unknown) => {
     if (e instanceof PaperboyError && e.code === 'NOT_FOUND') {
       throw new PaperboyError(
         'CATALOG',
-        `${file}: topic catalog not found; every subscribers folder needs a topics.yaml (copy the bundled subscribers/topics.yaml)`,
+        `${file}: topic catalog not found; to edit topics here, copy the default one (${catalogPath(BUNDLED_SUBSCRIBERS)}) to it first`,
       );
     }
     throw e;
   });
-  return { ...parseCatalog(read.data, file), learned: await loadLearned(subscribersDir), version_hash: read.version, file };
 }
 
-export type LoadedCatalog = Catalog & { version_hash: string; file: string };
+export type LoadedCatalog = Catalog & {
+  version_hash: string;
+  file: string;
+  /** Set when the subscribers folder had no topics.yaml and the bundled default catalog stands in (read only). */
+  bundled?: true;
+};
+
+/** The default catalog that ships with Paperboy (and its learned terms). */
+export const BUNDLED_SUBSCRIBERS = path.join(PACKAGE_ROOT, 'subscribers');
+
+/**
+ * The folder's catalog, or, when the folder has no topics.yaml (a folder of subscriber files only, or none
+ * at all, as for `preview --topics` run elsewhere), the bundled default one, marked `bundled`. Edits still
+ * go to the folder's own topics.yaml, and are refused until it has one.
+ */
+export async function loadCatalogOrBundled(subscribersDir: string): Promise<LoadedCatalog> {
+  if (path.resolve(subscribersDir) === BUNDLED_SUBSCRIBERS || existsSync(catalogPath(subscribersDir))) return loadCatalog(subscribersDir);
+  return { ...(await loadCatalog(BUNDLED_SUBSCRIBERS)), bundled: true };
+}
 
 const TOPIC_KEYS = ['id', 'name', 'description', 'keywords', 'exclude', 'threshold', 'relative'] as const;
 
@@ -137,7 +162,7 @@ async function saveTopicLocked(
   input: unknown,
   opts: { expectedVersion?: string; create?: boolean },
 ): Promise<LoadedCatalog> {
-  const read = await readYaml(file, 'CATALOG');
+  const read = await readCatalogFile(file);
   if (opts.expectedVersion !== undefined && read.version !== opts.expectedVersion) {
     throw new PaperboyError('CONFLICT', `${file}: changed on disk since it was loaded; reload and apply your edit again`);
   }
@@ -215,7 +240,7 @@ export async function removeTopic(
 ): Promise<LoadedCatalog> {
   const file = catalogPath(subscribersDir);
   await withFileLock(file, async () => {
-    const read = await readYaml(file, 'CATALOG');
+    const read = await readCatalogFile(file);
     if (opts.expectedVersion !== undefined && read.version !== opts.expectedVersion) {
       throw new PaperboyError('CONFLICT', `${file}: changed on disk since it was loaded; reload and apply your edit again`);
     }
@@ -308,7 +333,7 @@ export async function renameTopic(
   }
   const resumed = pending !== undefined;
   const hasFrom = await withFileLock(file, async () => {
-    const read = await readYaml(file, 'CATALOG');
+    const read = await readCatalogFile(file);
     // Resuming, the catalog has changed since any form was loaded: by this rename's own first step.
     if (!resumed && opts.expectedVersion !== undefined && read.version !== opts.expectedVersion) {
       throw new PaperboyError('CONFLICT', `${file}: changed on disk since it was loaded; reload and apply your edit again`);
@@ -342,7 +367,14 @@ export async function renameTopic(
     const topics = Object.fromEntries(
       Object.entries(learned.topics)
         .filter(([id]) => id !== to)
-        .flatMap(([id, f]) => (id === from ? [[id, f], [to, fit]] : [[id, f]])),
+        .flatMap(([id, f]) =>
+          id === from
+            ? [
+                [id, f],
+                [to, fit],
+              ]
+            : [[id, f]],
+        ),
     );
     await saveLearned(subscribersDir, { ...learned, topics });
   }
@@ -351,7 +383,10 @@ export async function renameTopic(
     await removeTopic(subscribersDir, from, { followers: opts.followers, sameAs: to });
   } else if (learned && fit) {
     // Cut short inside step 4: the catalog entry is gone, its learned entry is not.
-    await saveLearned(subscribersDir, { ...learned, topics: Object.fromEntries(Object.entries(learned.topics).filter(([id]) => id !== from)) });
+    await saveLearned(subscribersDir, {
+      ...learned,
+      topics: Object.fromEntries(Object.entries(learned.topics).filter(([id]) => id !== from)),
+    });
   }
   await rm(journalFile, { force: true });
   return { catalog: await loadCatalog(subscribersDir), subscribers, resumed };

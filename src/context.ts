@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { describeError, PaperboyError } from './errors.js';
-import { loadCatalog, type Catalog } from './catalog.js';
+import { loadCatalogOrBundled, type Catalog, type LoadedCatalog } from './catalog.js';
 import { TEMPLATES_DIR, type Config } from './config.js';
 import { localDate } from './dates.js';
 import type { DeliveryPolicy } from './delivery.js';
@@ -29,8 +29,9 @@ export interface Parts {
   message: MessageSettings;
 }
 
-export async function loadParts(config: Config): Promise<Parts> {
-  const catalog = await loadCatalog(config.subscribersDir);
+export async function loadParts(config: Config, log?: Logger): Promise<Parts> {
+  const catalog = await loadCatalogOrBundled(config.subscribersDir);
+  if (log) warnIfBundled(catalog, config.subscribersDir, log);
   const secret = await loadSecret(config.TOKEN_SECRET, config.dataDir);
   const links = linkBuilder(config.PUBLIC_URL, secret);
   return {
@@ -40,6 +41,15 @@ export async function loadParts(config: Config): Promise<Parts> {
     links,
     message: { from: config.MAIL_FROM, unsubscribeMailto: config.UNSUBSCRIBE_MAILTO, links },
   };
+}
+
+/** Say so when the subscribers folder has no topics.yaml and the bundled default catalog stands in. */
+export function warnIfBundled(catalog: LoadedCatalog, subscribersDir: string, log: Logger): void {
+  if (!catalog.bundled) return;
+  log.warn('catalog.bundled', {
+    folder: subscribersDir,
+    note: `no topics.yaml there: the default catalog that ships with Paperboy is used; copy ${catalog.file} there to edit topics`,
+  });
 }
 
 const renderers = new Map<string, Promise<Renderer>>();

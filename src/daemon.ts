@@ -74,6 +74,7 @@ export class Daemon {
   private readonly stateFile: string;
   /** The "no state file" warning is given once per process, not every minute until the first save. */
   private firstStartNoted = false;
+  private ticks = 0;
   private readonly settled = new Set<string>();
   private readonly notBefore = new Map<string, number>();
   private readonly stopping = new AbortController();
@@ -136,7 +137,8 @@ export class Daemon {
     const { config, log } = this.opts;
     const now = this.clock.now();
     const report: TickReport = { at: now, due: [], missed: [], deferred: [], skipped: [], runs: [], errors: [] };
-    const parts = await loadParts(config);
+    // The bundled catalog standing in is said once, not every minute.
+    const parts = await loadParts(config, this.ticks++ === 0 ? log : undefined);
     const { subscribers } = await parts.store.list();
     const recipients = subscribers.filter((s) => s.status === 'active').map((s) => ({ id: s.id, timezone: s.timezone, hour: s.hour }));
     const since = await this.accountedUntil();

@@ -217,9 +217,12 @@ describe('paperboy run against a real SMTP server', () => {
     // A command line Commander cannot parse: one JSON line too, not its text and help.
     const parse = await run(['--log-format', 'json', 'run', '--bogus']);
     expect(parse.code).toBe(2);
-    expect(parse.stderr.trim().split('\n').map((l) => JSON.parse(l) as unknown)).toEqual([
-      expect.objectContaining({ event: 'fatal', code: 'USAGE', message: "unknown option '--bogus'" }),
-    ]);
+    expect(
+      parse.stderr
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as unknown),
+    ).toEqual([expect.objectContaining({ event: 'fatal', code: 'USAGE', message: "unknown option '--bogus'" })]);
     // Readable text stays the default.
     expect((await run(['preview', '--topics', 'no-such-topic'])).stderr).toMatch(/^paperboy: --topics: unknown topic "no-such-topic"/m);
   });
@@ -262,6 +265,52 @@ describe('paperboy run against a real SMTP server', () => {
 });
 
 describe('paperboy preview', () => {
+  it('files by the bundled default catalog where the subscribers folder has no topics.yaml, says so, and refuses edits there', async () => {
+    const elsewhere = path.join(dir.dir, 'elsewhere');
+    await mkdir(path.join(elsewhere, 'subs'), { recursive: true });
+    await writeFile(path.join(elsewhere, 'subs/solo.yaml'), 'email: solo@example.org\ntopics: [vision-multimodal]\n');
+    const inHere = (args: string[]) => runCli(args, { cwd: elsewhere, env });
+    // No subscribers folder at all: `preview --topics` still works, as in the repository.
+    const bare = await inHere([
+      'preview',
+      '--topics',
+      'vision-multimodal',
+      '--listing',
+      SAMPLE,
+      '--date',
+      '2024-10-25',
+      '--format',
+      'json',
+    ]);
+    expect(bare.code, bare.stderr).toBe(0);
+    const here = JSON.parse(
+      (await run(['preview', '--topics', 'vision-multimodal', '--listing', SAMPLE, '--date', '2024-10-25', '--format', 'json'])).stdout,
+    );
+    expect(JSON.parse(bare.stdout).sections).toEqual(here.sections);
+    expect(bare.stderr).toMatch(/WARN catalog\.bundled folder=.*elsewhere\/subscribers/);
+    // A folder of subscriber files only.
+    const solo = await inHere([
+      'preview',
+      '--subscriber',
+      'solo',
+      '--subscribers',
+      'subs',
+      '--listing',
+      SAMPLE,
+      '--date',
+      '2024-10-25',
+      '--format',
+      'json',
+    ]);
+    expect(solo.code, solo.stderr).toBe(0);
+    expect(JSON.parse(solo.stdout).sections.map((x: { topic: string }) => x.topic)).toEqual(['vision-multimodal']);
+    const rename = await inHere(['topics', 'rename', 'peft', 'lora', '--subscribers', 'subs']);
+    expect(rename.code).toBe(1);
+    expect(rename.stderr).toMatch(
+      /subs\/topics\.yaml: topic catalog not found; to edit topics here, copy the default one \(.*subscribers\/topics\.yaml\) to it first/,
+    );
+  });
+
   it('prints the JSON contract without sending or touching the ledger', async () => {
     const r = await run(['preview', '--subscriber', 'ada', '--listing', SAMPLE, '--date', '2024-10-25', '--format', 'json']);
     expect(r.code, r.stderr).toBe(0);

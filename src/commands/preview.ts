@@ -31,7 +31,7 @@ export function registerPreview(program: Command): void {
         if (!!flags.subscriber === !!flags.topics)
           throw new PaperboyError('USAGE', 'preview needs exactly one of --subscriber ID or --topics id,id');
         const date = flags.date ? assertDate(flags.date) : latestListingDate(new Date(), config.DIGEST_TZ);
-        const parts = await loadParts(config);
+        const parts = await loadParts(config, log);
         let recipient: DigestRecipient;
         if (flags.subscriber) {
           recipient = await parts.store.get(flags.subscriber).catch((e: unknown) => {

@@ -70,7 +70,7 @@ export function registerRun(program: Command): void {
           {
             // Read once the lock is held: a topic rename (it holds the lock too) changes the catalog and the
             // subscriber files together, and a run must not see one without the other.
-            ...(await loadParts(config)),
+            ...(await loadParts(config, log)),
             source: makeSource(config, flags.listing, log),
             transport,
             // Read the ledger only once the lock is held: another run may just have written to it.

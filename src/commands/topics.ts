@@ -11,8 +11,8 @@ export function registerTopics(program: Command): void {
     .description('list the topic catalog')
     .option('--json', 'print as JSON')
     .action(async (flags: { json?: boolean }, cmd: Command) => {
-      const { config } = setup(cmd);
-      const { catalog } = await loadParts(config);
+      const { config, log } = setup(cmd);
+      const { catalog } = await loadParts(config, log);
       if (flags.json) {
         process.stdout.write(JSON.stringify(catalog.topics, null, 2) + '\n');
         return;

@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { loadCatalog, type LoadedCatalog } from '../catalog.js';
+import { loadCatalogOrBundled, type LoadedCatalog } from '../catalog.js';
 import { PACKAGE_ROOT, TEMPLATES_DIR, type Config } from '../config.js';
 import { getRenderer, makeSource, refreshRenderer } from '../context.js';
 import { DATE_RE, latestListingDate } from '../dates.js';
@@ -73,7 +73,7 @@ export class Deps {
 
   /** The catalog and a store bound to it, read now. */
   async parts(): Promise<{ catalog: LoadedCatalog; store: SubscriberStore }> {
-    const catalog = await loadCatalog(this.config.subscribersDir);
+    const catalog = await loadCatalogOrBundled(this.config.subscribersDir);
     return { catalog, store: new SubscriberStore(this.config.subscribersDir, catalog) };
   }
 
