@@ -72,7 +72,7 @@ export const envSchema = z.object({
     .refine(notPlaceholder, PLACEHOLDER('openssl rand -hex 32')),
   /** Where the ledger, lock and generated secret live. */
   DATA_DIR: z.string().trim().min(1).default('data'),
-  /** Folder of subscriber YAML files and topics.yaml. */
+  /** Folder of subscriber YAML files and topics.yaml (without one, the bundled default catalog is used, read only). */
   SUBSCRIBERS_DIR: z.string().trim().min(1).default('subscribers'),
   /** Where .eml files go when SMTP_URL is unset. */
   OUTBOX_DIR: z.string().trim().min(1).default('outbox'),
