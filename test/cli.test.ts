@@ -270,38 +270,15 @@ describe('paperboy preview', () => {
     await mkdir(path.join(elsewhere, 'subs'), { recursive: true });
     await writeFile(path.join(elsewhere, 'subs/solo.yaml'), 'email: solo@example.org\ntopics: [vision-multimodal]\n');
     const inHere = (args: string[]) => runCli(args, { cwd: elsewhere, env });
+    const json = ['--listing', SAMPLE, '--date', '2024-10-25', '--format', 'json'];
     // No subscribers folder at all: `preview --topics` still works, as in the repository.
-    const bare = await inHere([
-      'preview',
-      '--topics',
-      'vision-multimodal',
-      '--listing',
-      SAMPLE,
-      '--date',
-      '2024-10-25',
-      '--format',
-      'json',
-    ]);
+    const bare = await inHere(['preview', '--topics', 'vision-multimodal', ...json]);
     expect(bare.code, bare.stderr).toBe(0);
-    const here = JSON.parse(
-      (await run(['preview', '--topics', 'vision-multimodal', '--listing', SAMPLE, '--date', '2024-10-25', '--format', 'json'])).stdout,
-    );
+    const here = JSON.parse((await run(['preview', '--topics', 'vision-multimodal', ...json])).stdout);
     expect(JSON.parse(bare.stdout).sections).toEqual(here.sections);
     expect(bare.stderr).toMatch(/WARN catalog\.bundled folder=.*elsewhere\/subscribers/);
     // A folder of subscriber files only.
-    const solo = await inHere([
-      'preview',
-      '--subscriber',
-      'solo',
-      '--subscribers',
-      'subs',
-      '--listing',
-      SAMPLE,
-      '--date',
-      '2024-10-25',
-      '--format',
-      'json',
-    ]);
+    const solo = await inHere(['preview', '--subscriber', 'solo', '--subscribers', 'subs', ...json]);
     expect(solo.code, solo.stderr).toBe(0);
     expect(JSON.parse(solo.stdout).sections.map((x: { topic: string }) => x.topic)).toEqual(['vision-multimodal']);
     const rename = await inHere(['topics', 'rename', 'peft', 'lora', '--subscribers', 'subs']);
