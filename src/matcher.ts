@@ -302,11 +302,11 @@ export class Matcher {
         if (hit && tok.raw.length > a.text.length) record(a.entry, i, tok.raw);
       }
       // Acronyms: the whole token, or the token less a plural "s" (VLMs).
-      const acronyms = [
-        ...(this.index.get(`=${tok.raw}`) ?? []),
-        ...(tok.raw.length > 2 && tok.raw.endsWith('s') ? (this.index.get(`=${tok.raw.slice(0, -1)}`) ?? []) : []),
-      ];
-      for (const e of acronyms) if (!(e.capitals && tok.titled)) record(e, i);
+      // (A name-like word never stands for an acronym in capitals: see Entry.capitals.) Two plain loops, no
+      // array per token: this runs for every word of every paper.
+      for (const e of this.index.get(`=${tok.raw}`) ?? []) if (!(e.capitals && tok.titled)) record(e, i);
+      if (tok.raw.length > 2 && tok.raw.endsWith('s'))
+        for (const e of this.index.get(`=${tok.raw.slice(0, -1)}`) ?? []) if (!(e.capitals && tok.titled)) record(e, i);
       // Words and phrases starting here; a term word may also be two text words written
       // apart (term "multitask learning" ← text "multi-task learning").
       for (const e of this.index.get(tok.key) ?? []) if (phraseFrom(tokens, i + 1, e.keys, 1)) record(e, i);
