@@ -9,7 +9,8 @@
  * is also tried joined, so fine-tuning = fine tuning = finetuning.
  * Acronyms (LoRA, DPO, MoE…) are matched whole and case-insensitively, with
  * an optional plural "s", never inside another word; one written in capitals
- * only (DARE, GAIA, MT) not by a word written as a name (Dare, Gaia, Mt).
+ * only (DARE, GAIA, MT) not by a word written as a name (Dare, Gaia, Mt) nor
+ * by any word of a text written all in capitals.
  */
 import { stemmer } from 'stemmer';
 
@@ -17,8 +18,10 @@ export interface Token {
   /** Lower-case surface form. */
   raw: string;
   /**
-   * Written with one leading capital and the rest lower-case (Dare, Gaia, Mt): a word at the start of a
-   * sentence, or a name. An acronym written in capitals only (DARE, GAIA, MT) does not match it.
+   * Its case does not show an acronym: written with one leading capital and the rest lower-case (Dare,
+   * Gaia, Mt: a word at the start of a sentence, or a name), or any word of a text written all in
+   * capitals ("DO MODELS DARE TO SAY NO?"), where every word looks like an acronym. An acronym written
+   * in capitals only (DARE, GAIA, MT) does not match it.
    */
   titled?: true;
   /** Stem key, for ordinary words. */
@@ -29,6 +32,18 @@ export interface Token {
 
 const WORD = /[\p{L}\p{N}]+/gu;
 const TITLED = /^\p{Lu}\p{Ll}+$/u;
+const CAPITALS = /^\p{Lu}{2,}$/u;
+const LETTERS = /^\p{L}{2,}$/u;
+
+/**
+ * A text written in capitals (a shouted title): most of its words of two or more letters, and at
+ * least three of them, are in capitals. Its case then says nothing about which words are acronyms.
+ */
+function shouted(words: string[]): boolean {
+  const lettered = words.filter((w) => LETTERS.test(w));
+  const capitals = lettered.filter((w) => CAPITALS.test(w)).length;
+  return capitals >= 3 && capitals > lettered.length * 0.6;
+}
 
 const DERIVATION: Array<[RegExp, string]> = [
   [/(?:tion|sion)$/, 'tion'],
@@ -96,11 +111,14 @@ export function tokenize(text: string): Token[] {
   const lower = text.toLowerCase();
   // Lower-casing keeps positions in all but a few scripts; where it does not, no word counts as titled.
   const sameLength = lower.length === text.length;
-  for (const m of lower.matchAll(WORD)) {
+  const matches = [...lower.matchAll(WORD)];
+  const written = sameLength ? matches.map((m) => text.slice(m.index, m.index + m[0].length)) : [];
+  const caseless = sameLength && shouted(written);
+  matches.forEach((m, i) => {
     const token: Token = { raw: m[0], key: wordKey(m[0]) };
-    if (sameLength && TITLED.test(text.slice(m.index, m.index + m[0].length))) token.titled = true;
+    if (sameLength && (caseless || TITLED.test(written[i]!))) token.titled = true;
     out.push(token);
-  }
+  });
   for (let i = 0; i + 1 < out.length; i++) {
     const joined = out[i]!.raw + out[i + 1]!.raw;
     // Numbers never join (GPT 4 is not "gpt4"-the-term); very long pairs are not compounds.

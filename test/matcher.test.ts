@@ -99,6 +99,13 @@ describe('matching terms', () => {
     expect(hits(['LoRA'], 'Lora adapters')).toHaveLength(1);
   });
 
+  it('does not take a word of a title written all in capitals for an acronym in capitals (DO MODELS DARE…)', () => {
+    expect(hits(['DARE'], 'DO MODELS DARE TO SAY NO?')).toHaveLength(0);
+    // Ordinary terms and acronyms with lower-case letters still match there; capitals in an ordinary title still count.
+    expect(hits(['refusal', 'LoRA'], 'LORA FOR REFUSAL')[0]?.matched).toEqual(['LoRA', 'refusal']);
+    expect(hits(['DARE'], 'DARE and TIES for Merging LLMs')).toHaveLength(1);
+  });
+
   it('matches an acronym written in the plural in its singular too', () => {
     expect(hits(['LLMs'], 'One LLM judges another')).toHaveLength(1);
     expect(hits(['LLMs'], 'Many LLMs judge')).toHaveLength(1);
