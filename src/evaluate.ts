@@ -13,7 +13,7 @@
  *   npm run eval:topics -- --errors dev # list the wrong filings of a set, to tune the catalog
  *   npm run eval:topics -- --hand-only  # the hand-written keywords alone, without subscribers/topics.learned.json
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadCatalog, type Catalog } from './catalog.js';
 import { PACKAGE_ROOT } from './config.js';
@@ -89,6 +89,31 @@ export function loadLabelled(file: string): Labelled[] {
   });
   if (items.length === 0) throw new PaperboyError('USAGE', `${file}: no labelled papers; each line is one paper, e.g. ${example}`);
   return items;
+}
+
+/** A file of `{"id", "labels"}` lines (another annotator's labels for some of the papers), as id → labels. */
+export function loadLabelsOnly(file: string, what = file): Map<string, string[]> {
+  const schema = z.object({ id: z.string().min(1), labels: z.array(z.string()) });
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new PaperboyError('USAGE', `${what}: cannot read it (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  const out = new Map<string, string[]>();
+  text.split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    let parsed;
+    try {
+      parsed = schema.safeParse(JSON.parse(line));
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed?.success)
+      throw new PaperboyError('USAGE', `${file}, line ${i + 1}: expected {"id": "2410.17243", "labels": ["topic-id", …]}`);
+    out.set(parsed.data.id, parsed.data.labels);
+  });
+  return out;
 }
 
 export const ratio = (a: number, b: number) => (b === 0 ? 1 : a / b);
@@ -205,6 +230,19 @@ async function main(argv: string[]): Promise<number> {
     const k = evaluate(withKeywords, catalog);
     console.log(
       `  of which with ai_keywords (${k.papers}): precision ${pct(k.micro.precision).trim()} recall ${pct(k.micro.recall).trim()} placement ${pct(k.placement.accuracy).trim()}`,
+    );
+  }
+  // The same filings against labels made from the issue's one-line topic definitions alone, as an
+  // outside judge would label (eval/annotations/ONELINER.md): how the filing fares with readers who never saw our guide.
+  const outside = path.join(EVAL_DIR, 'annotations', 'oneliner-heldout.jsonl');
+  if (existsSync(outside)) {
+    const theirs = loadLabelsOnly(outside);
+    const o = evaluate(
+      heldoutItems.filter((i) => theirs.has(i.id)).map((i) => ({ ...i, labels: theirs.get(i.id)! })),
+      catalog,
+    );
+    console.log(
+      `  against the one-line annotation (${o.papers}, ${path.relative(PACKAGE_ROOT, outside)}): precision ${pct(o.micro.precision).trim()} recall ${pct(o.micro.recall).trim()} (F1 ${pct(o.micro.f1).trim()}) placement ${pct(o.placement.accuracy).trim()}`,
     );
   }
   if (flags.check) {

@@ -22,7 +22,7 @@
  *   npm run train:topics -- --labels FILE --subscribers DIR
  *   npm run train:topics -- --cv [--folds 3]    # cross-validate the options on the labels, write nothing
  *   npm run train:topics -- --cutoff 0.3 --keep 500 --l2 0.01   # other options (with --cv, to compare)
- *   npm run train:topics -- --cv --compare eval/annotations/oneliner-300.jsonl   # also against another annotator's labels
+ *   npm run train:topics -- --cv --compare eval/annotations/oneliner-dev.jsonl   # also against another annotator's labels
  *
  * Only the development set is used: the held-out set stays an honest check
  * (`npm run eval:topics`). Training starts from the hand catalog alone, so it
@@ -36,7 +36,7 @@ import { z } from 'zod';
 import { loadCatalog, type Catalog } from './catalog.js';
 import { PaperboyError, runScript, scriptFlags } from './errors.js';
 import { PACKAGE_ROOT } from './config.js';
-import { EVAL_DIR, evaluate, loadLabelled, micro, ratio, type Labelled } from './evaluate.js';
+import { EVAL_DIR, evaluate, loadLabelled, loadLabelsOnly, micro, ratio, type Labelled } from './evaluate.js';
 import { LEARNED_VERSION, saveLearned, type Learned } from './learned.js';
 import { analyse, Matcher } from './matcher.js';
 import { compileTerm, tokenize, wordKey } from './text.js';
@@ -70,8 +70,9 @@ export interface TrainOptions {
    * F1 is flat from 0.13 to 0.18 in cross-validation, so the cut-off only sets the balance between
    * the two complaints (irrelevant papers, missed ones). 0.17 is where they meet against our own
    * labels; 0.13 is where they meet against labels made by annotators who never saw our labelling
-   * guide (eval/annotations/oneliner-300.jsonl, descriptions-300.jsonl: `--cv --compare FILE`), who
-   * give a paper a few more topics. Filing is judged by readers like them, not by us.
+   * guide (eval/annotations/ONELINER.md: every paper labelled once more from the issue's one-line
+   * topic definitions; `--cv --compare FILE`), who give a paper a few more topics. Filing is judged
+   * by readers like them, not by us.
    */
   cutoff: number;
   /** The `relative` floor for trained topics (src/learned.ts). */
@@ -273,31 +274,6 @@ export function crossValidate(
   };
 }
 
-/** A file of `{"id", "labels"}` lines (another annotator's labels for some of the papers), as id → labels. */
-export function loadLabelsOnly(file: string): Map<string, string[]> {
-  const schema = z.object({ id: z.string().min(1), labels: z.array(z.string()) });
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new PaperboyError('USAGE', `--compare ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
-  const out = new Map<string, string[]>();
-  text.split('\n').forEach((line, i) => {
-    if (!line.trim()) return;
-    let parsed;
-    try {
-      parsed = schema.safeParse(JSON.parse(line));
-    } catch {
-      parsed = undefined;
-    }
-    if (!parsed?.success)
-      throw new PaperboyError('USAGE', `${file}, line ${i + 1}: expected {"id": "2410.17243", "labels": ["topic-id", …]}`);
-    out.set(parsed.data.id, parsed.data.labels);
-  });
-  return out;
-}
-
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 const line = (f: Figures) => `precision ${pct(f.precision)} recall ${pct(f.recall)} F1 ${pct(f.f1)} placement ${pct(f.placement)}`;
 
@@ -358,7 +334,7 @@ async function main(argv: string[]): Promise<number> {
     if (!Number.isInteger(folds) || folds < 2 || folds > 20)
       throw new PaperboyError('USAGE', `--folds: expected 2 to 20, got "${arg('--folds')}"`);
     console.log(`${folds}-fold cross-validation on ${items.length} labelled papers from ${labelsFile}; options ${JSON.stringify(opts)}`);
-    const compare = ((flags.compare as string[] | undefined) ?? []).map((f) => ({ name: f, labels: loadLabelsOnly(path.resolve(f)) }));
+    const compare = ((flags.compare as string[] | undefined) ?? []).map((f) => ({ name: f, labels: loadLabelsOnly(path.resolve(f), `--compare ${f}`) }));
     const cv = crossValidate(items, catalog, opts, folds, compare);
     console.log(`  hand keywords only: ${line(cv.hand)}`);
     console.log(`  with learned terms: ${line(cv.trained)}`);

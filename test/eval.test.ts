@@ -2,10 +2,11 @@
  * The topic-filing evaluation runs in CI: the shipped catalog must not file
  * the held-out papers worse than the figures recorded in eval/baseline.json.
  */
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadCatalog } from '../src/catalog.js';
-import { EVAL_DIR, evaluate, loadBaseline, loadLabelled } from '../src/evaluate.js';
+import { EVAL_DIR, evaluate, loadBaseline, loadLabelled, loadLabelsOnly } from '../src/evaluate.js';
 import { ROOT } from './helpers/cli.js';
 
 describe('topic filing on the held-out labelled set', () => {
@@ -39,5 +40,19 @@ describe('topic filing on the held-out labelled set', () => {
     });
     expect(e.micro.recall).toBe(0);
     expect(e.micro.tp).toBe(0);
+  });
+
+  it('has the one-line annotation for every labelled paper, in catalog topic ids only, and reports the held-out part against it', async () => {
+    const catalog = await loadCatalog(path.join(ROOT, 'subscribers'));
+    const ids = new Set(catalog.topics.map((t) => t.id));
+    for (const part of ['dev', 'heldout']) {
+      const papers = loadLabelled(path.join(EVAL_DIR, `papers.${part}.jsonl`));
+      const theirs = loadLabelsOnly(path.join(EVAL_DIR, 'annotations', `oneliner-${part}.jsonl`));
+      expect([...theirs.keys()].sort()).toEqual(papers.map((p) => p.id).sort());
+      expect([...theirs.values()].flat().filter((t) => !ids.has(t))).toEqual([]);
+    }
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/evaluate.js')], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/against the one-line annotation \(1000, eval\/annotations\/oneliner-heldout\.jsonl\): precision [\d.]+% recall [\d.]+%/);
   });
 });
