@@ -35,16 +35,6 @@ const TITLED = /^\p{Lu}\p{Ll}+$/u;
 const CAPITALS = /^\p{Lu}{2,}$/u;
 const LETTERS = /^\p{L}{2,}$/u;
 
-/**
- * A text written in capitals (a shouted title): most of its words of two or more letters, and at
- * least three of them, are in capitals. Its case then says nothing about which words are acronyms.
- */
-function shouted(words: string[]): boolean {
-  const lettered = words.filter((w) => LETTERS.test(w));
-  const capitals = lettered.filter((w) => CAPITALS.test(w)).length;
-  return capitals >= 3 && capitals > lettered.length * 0.6;
-}
-
 const DERIVATION: Array<[RegExp, string]> = [
   [/(?:tion|sion)$/, 'tion'],
   [/(?:ability|ibility|ity|ities)$/, 'ity'],
@@ -111,14 +101,22 @@ export function tokenize(text: string): Token[] {
   const lower = text.toLowerCase();
   // Lower-casing keeps positions in all but a few scripts; where it does not, no word counts as titled.
   const sameLength = lower.length === text.length;
-  const matches = [...lower.matchAll(WORD)];
-  const written = sameLength ? matches.map((m) => text.slice(m.index, m.index + m[0].length)) : [];
-  const caseless = sameLength && shouted(written);
-  matches.forEach((m, i) => {
+  let capitals = 0;
+  for (const m of lower.matchAll(WORD)) {
     const token: Token = { raw: m[0], key: wordKey(m[0]) };
-    if (sameLength && (caseless || TITLED.test(written[i]!))) token.titled = true;
+    if (sameLength) {
+      const written = text.slice(m.index, m.index + m[0].length);
+      // Only a word with a capital in it can be titled or in capitals (a cheap test first: this is per word of every paper).
+      if (written !== m[0]) {
+        if (TITLED.test(written)) token.titled = true;
+        else if (CAPITALS.test(written)) capitals++;
+      }
+    }
     out.push(token);
-  });
+  }
+  // A text written in capitals (a shouted title: most of its words of two or more letters, and at least
+  // three, in capitals) says nothing by its case about which words are acronyms.
+  if (capitals >= 3 && capitals > out.filter((t) => LETTERS.test(t.raw)).length * 0.6) for (const t of out) t.titled = true;
   for (let i = 0; i + 1 < out.length; i++) {
     const joined = out[i]!.raw + out[i + 1]!.raw;
     // Numbers never join (GPT 4 is not "gpt4"-the-term); very long pairs are not compounds.
