@@ -9,8 +9,7 @@
  * is also tried joined, so fine-tuning = fine tuning = finetuning.
  * Acronyms (LoRA, DPO, MoE…) are matched whole and case-insensitively, with
  * an optional plural "s", never inside another word; one written in capitals
- * only (DARE, GAIA, MT) not by a word written as a name (Dare, Gaia, Mt) nor
- * by any word of a text written all in capitals.
+ * only (DARE, GAIA, MT) not by a word written as a name (Dare, Gaia, Mt).
  */
 import { stemmer } from 'stemmer';
 
@@ -18,10 +17,8 @@ export interface Token {
   /** Lower-case surface form. */
   raw: string;
   /**
-   * Its case does not show an acronym: written with one leading capital and the rest lower-case (Dare,
-   * Gaia, Mt: a word at the start of a sentence, or a name), or any word of a text written all in
-   * capitals ("DO MODELS DARE TO SAY NO?"), where every word looks like an acronym. An acronym written
-   * in capitals only (DARE, GAIA, MT) does not match it.
+   * Written with one leading capital and the rest lower-case (Dare, Gaia, Mt): a word at the start of a
+   * sentence, or a name. An acronym written in capitals only (DARE, GAIA, MT) does not match it.
    */
   titled?: true;
   /** Stem key, for ordinary words. */
@@ -32,8 +29,6 @@ export interface Token {
 
 const WORD = /[\p{L}\p{N}]+/gu;
 const TITLED = /^\p{Lu}\p{Ll}+$/u;
-const CAPITALS = /^\p{Lu}{2,}$/u;
-const LETTERS = /^\p{L}{2,}$/u;
 
 const DERIVATION: Array<[RegExp, string]> = [
   [/(?:tion|sion)$/, 'tion'],
@@ -101,22 +96,11 @@ export function tokenize(text: string): Token[] {
   const lower = text.toLowerCase();
   // Lower-casing keeps positions in all but a few scripts; where it does not, no word counts as titled.
   const sameLength = lower.length === text.length;
-  let capitals = 0;
   for (const m of lower.matchAll(WORD)) {
     const token: Token = { raw: m[0], key: wordKey(m[0]) };
-    if (sameLength) {
-      const written = text.slice(m.index, m.index + m[0].length);
-      // Only a word with a capital in it can be titled or in capitals (a cheap test first: this is per word of every paper).
-      if (written !== m[0]) {
-        if (TITLED.test(written)) token.titled = true;
-        else if (CAPITALS.test(written)) capitals++;
-      }
-    }
+    if (sameLength && TITLED.test(text.slice(m.index, m.index + m[0].length))) token.titled = true;
     out.push(token);
   }
-  // A text written in capitals (a shouted title: most of its words of two or more letters, and at least
-  // three, in capitals) says nothing by its case about which words are acronyms.
-  if (capitals >= 3 && capitals > out.filter((t) => LETTERS.test(t.raw)).length * 0.6) for (const t of out) t.titled = true;
   for (let i = 0; i + 1 < out.length; i++) {
     const joined = out[i]!.raw + out[i + 1]!.raw;
     // Numbers never join (GPT 4 is not "gpt4"-the-term); very long pairs are not compounds.

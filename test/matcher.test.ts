@@ -99,11 +99,12 @@ describe('matching terms', () => {
     expect(hits(['LoRA'], 'Lora adapters')).toHaveLength(1);
   });
 
-  it('does not take a word of a title written all in capitals for an acronym in capitals (DO MODELS DARE…)', () => {
-    expect(hits(['DARE'], 'DO MODELS DARE TO SAY NO?')).toHaveLength(0);
-    // Ordinary terms and acronyms with lower-case letters still match there; capitals in an ordinary title still count.
+  it('still matches an acronym in capitals in a title written all in capitals, where case cannot tell', () => {
+    // Dropping them there was tried (to keep "DO MODELS DARE TO SAY NO?" out of model merging): with the
+    // 2900 labelled papers' titles written in capitals it lost 8 right filings and added 7 wrong ones, for
+    // 4 wrong ones it dropped.
+    expect(hits(['RLHF'], 'RLHF AND DPO FOR SAFER MODELS')).toHaveLength(1);
     expect(hits(['refusal', 'LoRA'], 'LORA FOR REFUSAL')[0]?.matched).toEqual(['LoRA', 'refusal']);
-    expect(hits(['DARE'], 'DARE and TIES for Merging LLMs')).toHaveLength(1);
   });
 
   it('matches an acronym written in the plural in its singular too', () => {
