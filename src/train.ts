@@ -30,9 +30,7 @@
  */
 import { createHash } from 'node:crypto';
 import { eng as stopwordsEn } from 'stopword';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
 import { loadCatalog, type Catalog } from './catalog.js';
 import { PaperboyError, runScript, scriptFlags } from './errors.js';
 import { PACKAGE_ROOT } from './config.js';
