@@ -12,6 +12,10 @@
  *   npm run eval:topics -- --check      # exit 1 if held-out micro P/R drop below eval/baseline.json
  *   npm run eval:topics -- --errors dev # list the wrong filings of a set, to tune the catalog
  *   npm run eval:topics -- --hand-only  # the hand-written keywords alone, without subscribers/topics.learned.json
+ *
+ * The held-out part is also scored against labels made from the issue's one-line topic definitions
+ * (eval/annotations/ONELINER.md), and as a listing with ai_keywords for every paper would give it
+ * (eval/annotations/KEYWORDS.md).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -115,6 +119,38 @@ export function loadLabelsOnly(file: string, what = file): Map<string, string[]>
   });
   return out;
 }
+
+/**
+ * A file of `{"id", "ai_keywords"}` lines (eval/annotations/keywords-synthetic.jsonl: stand-in keywords, as a
+ * 2026 listing has them for every paper), as id → keywords.
+ */
+export function loadKeywords(file: string, what = file): Map<string, string[]> {
+  const schema = z.object({ id: z.string().min(1), ai_keywords: z.array(z.string().min(1)).min(1) });
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new PaperboyError('USAGE', `${what}: cannot read it (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  const out = new Map<string, string[]>();
+  text.split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    let parsed;
+    try {
+      parsed = schema.safeParse(JSON.parse(line));
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed?.success)
+      throw new PaperboyError('USAGE', `${file}, line ${i + 1}: expected {"id": "2410.17243", "ai_keywords": ["a term", …]} with at least one keyword`);
+    out.set(parsed.data.id, parsed.data.ai_keywords);
+  });
+  return out;
+}
+
+/** The papers as a listing with keywords for every paper would give them: their own where they have some, `keywords` otherwise. */
+export const withKeywords = (items: Labelled[], keywords: ReadonlyMap<string, string[]>): Labelled[] =>
+  items.map((p) => (p.ai_keywords?.length || !keywords.has(p.id) ? p : { ...p, ai_keywords: keywords.get(p.id)! }));
 
 export const ratio = (a: number, b: number) => (b === 0 ? 1 : a / b);
 
@@ -225,9 +261,9 @@ async function main(argv: string[]): Promise<number> {
   report('development set (tuned on)', dev);
   report('held-out set (never tuned on)', heldout);
   // Listings since 2025 carry ai_keywords, older ones do not: both must file well, so show them apart.
-  const withKeywords = heldoutItems.filter((i) => i.ai_keywords?.length);
-  if (withKeywords.length) {
-    const k = evaluate(withKeywords, catalog);
+  const keyworded = heldoutItems.filter((i) => i.ai_keywords?.length);
+  if (keyworded.length) {
+    const k = evaluate(keyworded, catalog);
     console.log(
       `  of which with ai_keywords (${k.papers}): precision ${pct(k.micro.precision).trim()} recall ${pct(k.micro.recall).trim()} placement ${pct(k.placement.accuracy).trim()}`,
     );
@@ -235,15 +271,27 @@ async function main(argv: string[]): Promise<number> {
   // The same filings against labels made from the issue's one-line topic definitions alone, as an
   // outside judge would label (eval/annotations/ONELINER.md): how the filing fares with readers who never saw our guide.
   const outside = path.join(EVAL_DIR, 'annotations', 'oneliner-heldout.jsonl');
-  if (existsSync(outside)) {
-    const theirs = loadLabelsOnly(outside);
-    const o = evaluate(
-      heldoutItems.filter((i) => theirs.has(i.id)).map((i) => ({ ...i, labels: theirs.get(i.id)! })),
+  const theirs = existsSync(outside) ? loadLabelsOnly(outside) : undefined;
+  const summary = (e: Evaluation) =>
+    `precision ${pct(e.micro.precision).trim()} recall ${pct(e.micro.recall).trim()} (F1 ${pct(e.micro.f1).trim()}) placement ${pct(e.placement.accuracy).trim()}`;
+  const againstTheirs = (items: Labelled[]) =>
+    evaluate(
+      items.filter((i) => theirs!.has(i.id)).map((i) => ({ ...i, labels: theirs!.get(i.id)! })),
       catalog,
     );
+  if (theirs) {
+    const o = againstTheirs(heldoutItems);
+    console.log(`  against the one-line annotation (${o.papers}, ${path.relative(PACKAGE_ROOT, outside)}): ${summary(o)}`);
+  }
+  // A 2026 listing has ai_keywords for every paper; most labelled papers came without (eval/annotations/KEYWORDS.md).
+  const stand = path.join(EVAL_DIR, 'annotations', 'keywords-synthetic.jsonl');
+  if (existsSync(stand)) {
+    const items = withKeywords(heldoutItems, loadKeywords(stand));
+    const k = evaluate(items, catalog);
     console.log(
-      `  against the one-line annotation (${o.papers}, ${path.relative(PACKAGE_ROOT, outside)}): precision ${pct(o.micro.precision).trim()} recall ${pct(o.micro.recall).trim()} (F1 ${pct(o.micro.f1).trim()}) placement ${pct(o.placement.accuracy).trim()}`,
+      `  every paper with ai_keywords (${items.filter((i) => i.ai_keywords?.length).length} of ${k.papers}; stand-ins from ${path.relative(PACKAGE_ROOT, stand)} where the listing had none): ${summary(k)}`,
     );
+    if (theirs) console.log(`    the same, against the one-line annotation: ${summary(againstTheirs(items))}`);
   }
   if (flags.check) {
     const b = loadBaseline().heldout;

@@ -23,6 +23,7 @@
  *   npm run train:topics -- --cv [--folds 3]    # cross-validate the options on the labels, write nothing
  *   npm run train:topics -- --cutoff 0.3 --keep 500 --l2 0.01   # other options (with --cv, to compare)
  *   npm run train:topics -- --cv --compare eval/annotations/oneliner-dev.jsonl   # also against another annotator's labels
+ *   npm run train:topics -- --cv --keywords eval/annotations/keywords-synthetic.jsonl   # also with keywords for every paper
  *
  * Only the development set is used: the held-out set stays an honest check
  * (`npm run eval:topics`). Training starts from the hand catalog alone, so it
@@ -34,7 +35,7 @@ import path from 'node:path';
 import { loadCatalog, type Catalog } from './catalog.js';
 import { PaperboyError, runScript, scriptFlags } from './errors.js';
 import { PACKAGE_ROOT } from './config.js';
-import { EVAL_DIR, evaluate, loadLabelled, loadLabelsOnly, micro, ratio, type Labelled } from './evaluate.js';
+import { EVAL_DIR, evaluate, loadKeywords, loadLabelled, loadLabelsOnly, micro, ratio, withKeywords, type Labelled } from './evaluate.js';
 import { LEARNED_VERSION, saveLearned, type Learned } from './learned.js';
 import { analyse, Matcher } from './matcher.js';
 import { compileTerm, tokenize, wordKey } from './text.js';
@@ -226,12 +227,15 @@ export function crossValidate(
   opts: TrainOptions = DEFAULT_TRAINING,
   folds = 3,
   compare: ReadonlyArray<{ name: string; labels: ReadonlyMap<string, string[]> }> = [],
+  keywords?: ReadonlyMap<string, string[]>,
 ) {
   const fold = (id: string) => parseInt(createHash('md5').update(id).digest('hex').slice(0, 6), 16) % folds;
   const hand = { ...catalog, learned: undefined };
   const pooled = { trained: [0, 0, 0, 0, 0], hand: [0, 0, 0, 0, 0] };
   // Per other label set: the same out-of-fold filings scored against its labels and against ours, on the papers it covers.
-  const others = compare.map(() => ({ theirs: [0, 0, 0, 0, 0], ours: [0, 0, 0, 0, 0] }));
+  const others = compare.map(() => ({ theirs: [0, 0, 0, 0, 0], ours: [0, 0, 0, 0, 0], keyworded: [0, 0, 0, 0, 0] }));
+  // The same out-of-fold papers as a listing with keywords for every paper would give them (eval/annotations/KEYWORDS.md).
+  const keyworded = [0, 0, 0, 0, 0];
   const add = (acc: number[], e: ReturnType<typeof evaluate>) =>
     [e.micro.tp, e.micro.fp, e.micro.fn, e.placement.correct, e.placement.filed].forEach((x, i) => (acc[i]! += x));
   for (let k = 0; k < folds; k++) {
@@ -244,8 +248,18 @@ export function crossValidate(
     const fitted = applyFits(hand, fits, opts);
     add(pooled.trained, evaluate(test, fitted));
     add(pooled.hand, evaluate(test, hand));
+    const testK = keywords && withKeywords(test, keywords);
+    if (testK) add(keyworded, evaluate(testK, fitted));
     compare.forEach(({ labels }, i) => {
       const covered = test.filter((p) => labels.has(p.id));
+      if (testK)
+        add(
+          others[i]!.keyworded,
+          evaluate(
+            testK.filter((p) => labels.has(p.id)).map((p) => ({ ...p, labels: labels.get(p.id)! })),
+            fitted,
+          ),
+        );
       add(others[i]!.ours, evaluate(covered, fitted));
       add(
         others[i]!.theirs,
@@ -263,11 +277,13 @@ export function crossValidate(
   return {
     trained: figures(pooled.trained),
     hand: figures(pooled.hand),
+    keyworded: keywords ? figures(keyworded) : undefined,
     compared: compare.map(({ name, labels }, i) => ({
       name,
       papers: items.filter((p) => labels.has(p.id)).length,
       theirs: figures(others[i]!.theirs),
       ours: figures(others[i]!.ours),
+      keyworded: keywords ? figures(others[i]!.keyworded) : undefined,
     })),
   };
 }
@@ -315,6 +331,7 @@ async function main(argv: string[]): Promise<number> {
     epochs: text,
     'min-papers': text,
     compare: { type: 'string', multiple: true },
+    keywords: text,
   });
   const arg = (name: string) => {
     const v = flags[name.replace(/^--/, '')];
@@ -325,6 +342,7 @@ async function main(argv: string[]): Promise<number> {
   const opts = optionsFrom(arg);
   // Without --cv there is nothing to compare: training would silently ignore the file (and rewrite the learned one).
   if (flags.compare && !flags.cv) throw new PaperboyError('USAGE', '--compare: only with --cv (it scores cross-validated filings)');
+  if (flags.keywords && !flags.cv) throw new PaperboyError('USAGE', '--keywords: only with --cv (it scores cross-validated filings)');
   const catalog = await loadCatalog(subscribersDir);
   const items = loadLabelled(labelsFile);
   if (flags.cv) {
@@ -333,13 +351,17 @@ async function main(argv: string[]): Promise<number> {
       throw new PaperboyError('USAGE', `--folds: expected 2 to 20, got "${arg('--folds')}"`);
     console.log(`${folds}-fold cross-validation on ${items.length} labelled papers from ${labelsFile}; options ${JSON.stringify(opts)}`);
     const compare = ((flags.compare as string[] | undefined) ?? []).map((f) => ({ name: f, labels: loadLabelsOnly(path.resolve(f), `--compare ${f}`) }));
-    const cv = crossValidate(items, catalog, opts, folds, compare);
+    const keywordsFile = arg('--keywords');
+    const keywords = keywordsFile ? loadKeywords(path.resolve(keywordsFile), `--keywords ${keywordsFile}`) : undefined;
+    const cv = crossValidate(items, catalog, opts, folds, compare, keywords);
     console.log(`  hand keywords only: ${line(cv.hand)}`);
     console.log(`  with learned terms: ${line(cv.trained)}`);
+    if (cv.keyworded) console.log(`    every paper with ai_keywords (${keywordsFile} where it had none): ${line(cv.keyworded)}`);
     for (const c of cv.compared) {
       console.log(`  the same filings on the ${c.papers} papers of ${c.name}:`);
       console.log(`    against its labels: ${line(c.theirs)}`);
       console.log(`    against ours:       ${line(c.ours)}`);
+      if (c.keyworded) console.log(`    against its labels, every paper with ai_keywords: ${line(c.keyworded)}`);
     }
     console.log('nothing written');
     return 0;

@@ -338,6 +338,17 @@ describe('npm run train:topics', () => {
     expect(notCv.status).toBe(2);
     expect(notCv.stderr).toContain('--compare: only with --cv');
     expect(badOther.stderr).toMatch(/other\.jsonl, line 1: expected \{"id": "2410\.17243", "labels": \["topic-id"/);
+    // Stand-in keywords for the papers that have none: the same out-of-fold filings, scored as such a listing gives them.
+    const keywords = path.join(s.dir, 'keywords.jsonl');
+    await writeFile(keywords, items.map((p) => JSON.stringify({ id: p.id, ai_keywords: ['speech'] })).join('\n'));
+    const keyworded = run([...base, '--cv', '--keywords', keywords]);
+    expect(keyworded.status, keyworded.stderr).toBe(0);
+    expect(keyworded.stdout).toMatch(/every paper with ai_keywords \(.*keywords\.jsonl where it had none\): precision [\d.]+% recall [\d.]+%/);
+    expect(run([...base, '--keywords', keywords]).stderr).toContain('--keywords: only with --cv');
+    await writeFile(keywords, '{"id": "2501.1", "ai_keywords": []}\n');
+    const badKeywords = run([...base, '--cv', '--keywords', keywords]);
+    expect(badKeywords.status).toBe(2);
+    expect(badKeywords.stderr).toMatch(/keywords\.jsonl, line 1: expected \{"id": "2410\.17243", "ai_keywords": \["a term"/);
 
     const ok = run([...base, '--keep', '5', '--min-papers', '2']);
     expect(ok.status, ok.stderr).toBe(0);

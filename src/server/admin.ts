@@ -12,7 +12,7 @@ import type { Context, Hono } from 'hono';
 import { pendingRename, removeTopic, renameTopic, saveTopic, type LoadedCatalog, type Topic } from '../catalog.js';
 import { withRunLock } from '../lock.js';
 import { describeError, isPaperboyError } from '../errors.js';
-import { analyse, Matcher, topicFiling } from '../matcher.js';
+import { analyse, KEYWORDS_BAR, Matcher, topicFiling } from '../matcher.js';
 import { learnedFor } from '../learned.js';
 import type { Paper } from '../paper.js';
 import { STATUSES, SUBSCRIBER_ID, type SubscriberStore } from '../subscribers.js';
@@ -316,7 +316,8 @@ export function registerAdmin(app: Hono<AppEnv>, deps: Deps): void {
       }
       <p class="muted">
         The catalog in <code>topics.yaml</code>: a paper is filed under a topic when its score reaches the threshold (${catalog.threshold}
-        unless the topic sets its own; a trained topic files by the learned one in <code>topics.learned.json</code>, moved by any change here).
+        unless the topic sets its own; a trained topic files by the learned one in <code>topics.learned.json</code>, moved by any change here),
+        or ${KEYWORDS_BAR} × it for a paper the listing gives <code>ai_keywords</code>.
       </p>
       <div class="actions top"><a class="button" href="/admin/topics/new">Add a topic</a></div>
       <table class="list stack" id="topics">
@@ -819,7 +820,7 @@ async function topicPreview(deps: Deps, catalog: LoadedCatalog, topic: Topic, li
     <h2>Would file ${filed.length} of ${papers.length} papers</h2>
     <p class="muted small">
       ${choice.label} · threshold
-      ${threshold}${saved ? ` · the saved version files ${filed.filter((h) => h.wasFiled).length + dropped.length}` : ''}
+      ${threshold} (× ${KEYWORDS_BAR} for a paper with <code>ai_keywords</code>)${saved ? ` · the saved version files ${filed.filter((h) => h.wasFiled).length + dropped.length}` : ''}
     </p>
     ${filed.length ? table(filed, true) : html`<p>No paper of this listing reaches the threshold.</p>`}
     ${
