@@ -168,7 +168,7 @@ describe('matching terms', () => {
   it('asks a paper that has ai_keywords for 1.2 × the threshold, and ranks it by the same score', () => {
     const abstract = 'We study reasoning. Small models are cheap. They run anywhere.';
     const score = new Matcher([group(['reasoning'])]).scores(doc('x', abstract))[0]!.score;
-    // Thresholds just under the score, and just under 1.2 × it.
+    // A threshold equal to the score files the paper as it is; with keywords, only a threshold of score / 1.2 does.
     const at = (threshold: number, keywords: string[]) => new Matcher([group(['reasoning'], { threshold })]).match(doc('x', abstract, keywords));
     expect(at(score, [])).toHaveLength(1);
     // The same paper and score, but the listing gave it keywords (unrelated ones): it needs 1.2 × the threshold.
