@@ -11,7 +11,8 @@
  *
  * For a trained topic the matcher adds these weighted words to its keywords,
  * and the entry's threshold replaces the hand one: both were fitted together,
- * so "score ≥ threshold" is the trained model's decision.
+ * so "score ≥ threshold" is the trained model's decision (KEYWORDS_BAR × the
+ * threshold for a topic with a term in the paper's ai_keywords: src/matcher.ts).
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';

@@ -9,8 +9,9 @@
  *                   BM25(tf in abstract) + LEAD if in the abstract's first two sentences))
  * BM25's saturation and length normalisation keep a long abstract that
  * repeats a word from beating a short one that states it once. A paper is
- * filed when its score reaches the topic's threshold (KEYWORDS_BAR × it for a
- * paper with ai_keywords) and no exclusion matched.
+ * filed when its score reaches the topic's threshold (KEYWORDS_BAR × it when
+ * one of the topic's terms is in the paper's ai_keywords) and no exclusion
+ * matched.
  *
  * The opening sentences of an abstract say what field the paper is in ("Vision-
  * language models often…", "We study reward hacking in…"); later ones name the
@@ -32,8 +33,8 @@
  *
  * Even so, a keyword nearly always repeats a phrase of the abstract, so it
  * lifts a method named once in passing to the worth of a lead mention, and a
- * paper that comes with keywords has more evidence for every topic it touches.
- * Such a paper must therefore clear KEYWORDS_BAR × each threshold. Measured
+ * listing with keywords files more papers than without. So a topic with a term
+ * in the paper's keywords must reach KEYWORDS_BAR × its threshold. Measured
  * with every labelled paper given keywords (eval/annotations/KEYWORDS.md), the
  * filing stops depending on whether the listing has them: cross-validated
  * against the one-line-definition labels, P 83.8% / R 84.0% with keywords and
@@ -41,6 +42,9 @@
  * (keywords 1.2 × a lead mention, no bar).
  * A keyword still counts more than any single abstract mention in the same
  * paper (KEYWORDS > 1), and scores, which rank, are not changed by the bar.
+ * The price: a paper at the edge of a threshold can stop being filed when the
+ * listing adds as a keyword a term its abstract already names (× 1.1 against
+ * × 1.2). Keywords that share no term with a topic leave its threshold alone.
  */
 import type { Catalog, Topic, TopicTerm } from './catalog.js';
 import { effectiveFiling, learnedFor } from './learned.js';
@@ -48,7 +52,7 @@ import type { Paper } from './paper.js';
 import { compileTerm, tokenize, type Token } from './text.js';
 
 export const FIELD_WEIGHTS = { title: 3, keywords: 1.1, abstract: 1, lead: 0.75 } as const;
-/** A paper with ai_keywords is filed under a topic when its score reaches this × the topic's threshold (see above). */
+/** A topic with a term in the paper's ai_keywords files it when its score reaches this × the topic's threshold (see above). */
 export const KEYWORDS_BAR = 1.2;
 /** Sentences at the start of the abstract that count as its lead. */
 const LEAD_SENTENCES = 2;
@@ -211,15 +215,16 @@ export class Matcher {
     }
   }
 
-  /** Every group the doc reaches the threshold of (× KEYWORDS_BAR if it has ai_keywords; and `relative` × the best score), best first. */
+  /** Every group the doc reaches the threshold of (× KEYWORDS_BAR if a term of it is in ai_keywords; and `relative` × the best score), best first. */
   match(doc: Doc): TopicMatch[] {
-    const all = this.scores(doc);
+    const all = this.scored(doc);
     const best = all[0]?.score ?? 0;
-    const bar = doc.keywords.length > 0 ? KEYWORDS_BAR : 1;
-    return all.filter((m) => {
-      const g = this.byId.get(m.topic)!;
-      return m.score >= g.threshold * bar && m.score >= best * (g.relative ?? 0);
-    });
+    return all
+      .filter((m) => {
+        const g = this.byId.get(m.topic)!;
+        return m.score >= g.threshold * (m.keyword ? KEYWORDS_BAR : 1) && m.score >= best * (g.relative ?? 0);
+      })
+      .map(({ keyword: _, ...m }) => m);
   }
 
   /**
@@ -262,13 +267,20 @@ export class Matcher {
 
   /** Scores for every group with at least one matched term (vetoed groups left out), best first. */
   scores(doc: Doc): TopicMatch[] {
-    const out: TopicMatch[] = [];
+    return this.scored(doc).map(({ keyword: _, ...m }) => m);
+  }
+
+  /** `scores`, each saying whether a term of the topic was found in the paper's ai_keywords (KEYWORDS_BAR applies). */
+  private scored(doc: Doc): Array<TopicMatch & { keyword: boolean }> {
+    const out: Array<TopicMatch & { keyword: boolean }> = [];
     const { hits, vetoed } = this.collect(doc);
     const values = this.valuer(doc);
     hits.forEach((termHits, gi) => {
       if (vetoed.has(gi) || termHits.size === 0) return;
       const parts: Array<{ label: string; value: number; learned: boolean }> = [];
+      let keyword = false;
       for (const [ti, raw] of values(termHits)) {
+        if (termHits.get(ti)!.keywords && this.weights[gi]![ti]! > 0) keyword = true;
         // "*bench" means nothing to a reader; the word it matched ("toolbench") does.
         const label = termHits.get(ti)!.word ?? this.labels[gi]![ti]!;
         parts.push({ label, value: this.weights[gi]![ti]! * raw, learned: ti >= this.handCount[gi]! });
@@ -285,7 +297,7 @@ export class Matcher {
           .filter((p, i) => !p.learned || i < LEARNED_IN_EXPLANATION)
           .map((p) => p.label),
       );
-      out.push({ topic: this.groups[gi]!.id, score: round(score), matched });
+      out.push({ topic: this.groups[gi]!.id, score: round(score), matched, keyword });
     });
     return out.sort((a, b) => b.score - a.score || a.topic.localeCompare(b.topic));
   }

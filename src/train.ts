@@ -11,7 +11,9 @@
  * word w (title + ai_keywords or BM25 of abstract mentions). It is written
  * to subscribers/topics.learned.json (src/learned.ts) in catalog units —
  * learned weight v_w / a, threshold (logit(cutoff) − b) / a — so the
- * matcher's rule "score ≥ threshold" is the model's "p ≥ cutoff" (up to
+ * matcher's rule "score ≥ threshold" is the model's "p ≥ cutoff" (for a
+ * topic with no term in the paper's ai_keywords: one with such a term must
+ * reach KEYWORDS_BAR × the threshold, src/matcher.ts; and up to
  * weights rounded to 0.01 and a threshold floor of 0.5; after keeping the
  * `keep` strongest words the model is refitted on them, so no dropped word
  * is silently missing from it),
@@ -342,7 +344,7 @@ async function main(argv: string[]): Promise<number> {
   const opts = optionsFrom(arg);
   // Without --cv there is nothing to compare: training would silently ignore the file (and rewrite the learned one).
   if (flags.compare && !flags.cv) throw new PaperboyError('USAGE', '--compare: only with --cv (it scores cross-validated filings)');
-  if (flags.keywords && !flags.cv) throw new PaperboyError('USAGE', '--keywords: only with --cv (it scores cross-validated filings)');
+  if (flags.keywords !== undefined && !flags.cv) throw new PaperboyError('USAGE', '--keywords: only with --cv (it scores cross-validated filings)');
   const catalog = await loadCatalog(subscribersDir);
   const items = loadLabelled(labelsFile);
   if (flags.cv) {
@@ -352,16 +354,20 @@ async function main(argv: string[]): Promise<number> {
     console.log(`${folds}-fold cross-validation on ${items.length} labelled papers from ${labelsFile}; options ${JSON.stringify(opts)}`);
     const compare = ((flags.compare as string[] | undefined) ?? []).map((f) => ({ name: f, labels: loadLabelsOnly(path.resolve(f), `--compare ${f}`) }));
     const keywordsFile = arg('--keywords');
-    const keywords = keywordsFile ? loadKeywords(path.resolve(keywordsFile), `--keywords ${keywordsFile}`) : undefined;
+    const keywords = keywordsFile !== undefined ? loadKeywords(path.resolve(keywordsFile), `--keywords ${keywordsFile}`) : undefined;
+    const given = keywords ? items.filter((p) => !p.ai_keywords?.length && keywords.has(p.id)).length : 0;
     const cv = crossValidate(items, catalog, opts, folds, compare, keywords);
     console.log(`  hand keywords only: ${line(cv.hand)}`);
     console.log(`  with learned terms: ${line(cv.trained)}`);
-    if (cv.keyworded) console.log(`    every paper with ai_keywords (${keywordsFile} where it had none): ${line(cv.keyworded)}`);
+    if (cv.keyworded)
+      console.log(
+        `    with ai_keywords from ${keywordsFile} for the ${given} of ${items.length} papers that had none: ${line(cv.keyworded)}`,
+      );
     for (const c of cv.compared) {
       console.log(`  the same filings on the ${c.papers} papers of ${c.name}:`);
       console.log(`    against its labels: ${line(c.theirs)}`);
       console.log(`    against ours:       ${line(c.ours)}`);
-      if (c.keyworded) console.log(`    against its labels, every paper with ai_keywords: ${line(c.keyworded)}`);
+      if (c.keyworded) console.log(`    against its labels, with those ai_keywords: ${line(c.keyworded)}`);
     }
     console.log('nothing written');
     return 0;

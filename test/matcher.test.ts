@@ -165,18 +165,24 @@ describe('matching terms', () => {
     expect(m.scores(doc('x', 'Small models are cheap. They run anywhere. We study them.', ['reasoning']))[0]!.score).toBeCloseTo(both, 2);
   });
 
-  it('asks a paper that has ai_keywords for 1.2 × the threshold, and ranks it by the same score', () => {
-    const abstract = 'We study reasoning. Small models are cheap. They run anywhere.';
-    const score = new Matcher([group(['reasoning'])]).scores(doc('x', abstract))[0]!.score;
-    // A threshold equal to the score files the paper as it is; with keywords, only a threshold of score / 1.2 does.
-    const at = (threshold: number, keywords: string[]) => new Matcher([group(['reasoning'], { threshold })]).match(doc('x', abstract, keywords));
-    expect(at(score, [])).toHaveLength(1);
-    // The same paper and score, but the listing gave it keywords (unrelated ones): it needs 1.2 × the threshold.
-    expect(at(score, ['small models'])).toHaveLength(0);
-    expect(at(score / 1.2, ['small models'])).toHaveLength(1);
-    expect(at(score / 1.2, ['small models'])[0]!.score).toBeCloseTo(score, 3);
-    // A term only in the keywords still scores above the same term in the abstract's lead, in the same paper.
-    // (Both abstracts are seven words, so length normalisation treats them alike.)
+  it('asks a topic with a term in ai_keywords for 1.2 × its threshold, and ranks by the same score', () => {
+    const title = 'Reasoning at scale';
+    const abstract = 'Small models are cheap. They run anywhere.';
+    const m = (threshold: number) => new Matcher([group(['reasoning', 'small models'], { threshold })]);
+    const listed = doc(title, abstract, ['reasoning']);
+    const score = m(1).scores(listed)[0]!.score;
+    // Just under the score is not enough when the listing names one of the topic's terms as a keyword…
+    expect(m(score * 0.99).match(listed)).toHaveLength(0);
+    expect(m((score * 0.99) / 1.2).match(listed)).toEqual([{ topic: 't', score, matched: ['reasoning', 'small models'] }]);
+    // …while keywords that share no term with the topic leave its threshold alone.
+    const unrelated = doc(title, abstract, ['benchmarks', 'GPT-4']);
+    const plain = m(1).scores(unrelated)[0]!.score;
+    expect(plain).toBeCloseTo(m(1).scores(doc(title, abstract))[0]!.score, 6);
+    expect(m(plain * 0.99).match(unrelated)).toHaveLength(1);
+  });
+
+  it('still counts a term only in ai_keywords above the same term in the abstract’s lead', () => {
+    // Two papers whose abstracts are seven words each, so length normalisation treats them alike.
     const m = new Matcher([group(['reasoning'])]);
     const keywordOnly = m.scores(doc('x', 'Small models are cheap. They run anywhere.', ['reasoning']))[0]!.score;
     const leadOnly = m.scores(doc('x', 'We study reasoning. Small models are cheap.', ['small models']))[0]!.score;

@@ -136,6 +136,14 @@ describe('interests beyond the catalog', () => {
     expect(s.sections[0]!.entries[0]!.matched).toEqual(['contrastive loss']);
   });
 
+  it('matches an own keyword named only in the listing’s ai_keywords', () => {
+    // Catalog topics ask more of a term found in ai_keywords (KEYWORDS_BAR); a person's alert words never do.
+    const listed = paper({ title: 'Protein folding at scale', abstract: 'Biology.', aiKeywords: ['contrastive loss', 'protein folding'] });
+    const s = select(profile({ topics: ['peft'], keywords: ['contrastive loss'] }), file([listed]), catalog);
+    expect(s.sections.map((x) => x.topic)).toEqual(['keywords']);
+    expect(s.sections[0]!.entries[0]!.matched).toEqual(['contrastive loss']);
+  });
+
   it('adds the top N of the day regardless of topic, without repeating papers already shown', () => {
     const s = select(profile({ topics: ['peft'], top_of_day: 2 }), file([lora, unrelated, other]), catalog);
     expect(s.sections.map((x) => x.topic)).toEqual(['peft', 'top-of-day']);

@@ -316,8 +316,8 @@ export function registerAdmin(app: Hono<AppEnv>, deps: Deps): void {
       }
       <p class="muted">
         The catalog in <code>topics.yaml</code>: a paper is filed under a topic when its score reaches the threshold (${catalog.threshold}
-        unless the topic sets its own; a trained topic files by the learned one in <code>topics.learned.json</code>, moved by any change here),
-        or ${KEYWORDS_BAR} × it for a paper the listing gives <code>ai_keywords</code>.
+        unless the topic sets its own; a trained topic files by the learned one in <code>topics.learned.json</code>, moved by any change here;
+        ${KEYWORDS_BAR} × it when one of the topic's terms is in the paper's <code>ai_keywords</code>).
       </p>
       <div class="actions top"><a class="button" href="/admin/topics/new">Add a topic</a></div>
       <table class="list stack" id="topics">
@@ -820,9 +820,9 @@ async function topicPreview(deps: Deps, catalog: LoadedCatalog, topic: Topic, li
     <h2>Would file ${filed.length} of ${papers.length} papers</h2>
     <p class="muted small">
       ${choice.label} · threshold
-      ${threshold} (× ${KEYWORDS_BAR} for a paper with <code>ai_keywords</code>)${saved ? ` · the saved version files ${filed.filter((h) => h.wasFiled).length + dropped.length}` : ''}
+      ${threshold} (× ${KEYWORDS_BAR} where one of its terms is in the paper's <code>ai_keywords</code>)${saved ? ` · the saved version files ${filed.filter((h) => h.wasFiled).length + dropped.length}` : ''}
     </p>
-    ${filed.length ? table(filed, true) : html`<p>No paper of this listing reaches the threshold.</p>`}
+    ${filed.length ? table(filed, true) : html`<p>No paper of this listing reaches its threshold.</p>`}
     ${
       dropped.length
         ? html`<h2>No longer filed (${dropped.length})</h2>
