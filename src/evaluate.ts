@@ -95,9 +95,12 @@ export function loadLabelled(file: string): Labelled[] {
   return items;
 }
 
-/** A file of `{"id", "labels"}` lines (another annotator's labels for some of the papers), as id → labels. */
-export function loadLabelsOnly(file: string, what = file): Map<string, string[]> {
-  const schema = z.object({ id: z.string().min(1), labels: z.array(z.string()) });
+/**
+ * A file of `{"id", <field>: [strings]}` lines about some of the labelled papers, as id → that list; a line
+ * that does not parse is refused with its number and `expected`, an example of a good one.
+ */
+function loadIdLists(file: string, what: string, field: string, list: z.ZodType<string[]>, expected: string): Map<string, string[]> {
+  const schema = z.object({ id: z.string().min(1), [field]: list });
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -113,40 +116,28 @@ export function loadLabelsOnly(file: string, what = file): Map<string, string[]>
     } catch {
       parsed = undefined;
     }
-    if (!parsed?.success)
-      throw new PaperboyError('USAGE', `${file}, line ${i + 1}: expected {"id": "2410.17243", "labels": ["topic-id", …]}`);
-    out.set(parsed.data.id, parsed.data.labels);
+    if (!parsed?.success) throw new PaperboyError('USAGE', `${file}, line ${i + 1}: expected ${expected}`);
+    out.set(parsed.data.id as string, parsed.data[field] as string[]);
   });
   return out;
 }
+
+/** A file of `{"id", "labels"}` lines (another annotator's labels for some of the papers), as id → labels. */
+export const loadLabelsOnly = (file: string, what = file): Map<string, string[]> =>
+  loadIdLists(file, what, 'labels', z.array(z.string()), '{"id": "2410.17243", "labels": ["topic-id", …]}');
 
 /**
  * A file of `{"id", "ai_keywords"}` lines (eval/annotations/keywords-synthetic.jsonl: stand-in keywords, as a
  * 2026 listing has them for every paper), as id → keywords.
  */
-export function loadKeywords(file: string, what = file): Map<string, string[]> {
-  const schema = z.object({ id: z.string().min(1), ai_keywords: z.array(z.string().min(1)).min(1) });
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new PaperboyError('USAGE', `${what}: cannot read it (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
-  const out = new Map<string, string[]>();
-  text.split('\n').forEach((line, i) => {
-    if (!line.trim()) return;
-    let parsed;
-    try {
-      parsed = schema.safeParse(JSON.parse(line));
-    } catch {
-      parsed = undefined;
-    }
-    if (!parsed?.success)
-      throw new PaperboyError('USAGE', `${file}, line ${i + 1}: expected {"id": "2410.17243", "ai_keywords": ["a term", …]} with at least one keyword`);
-    out.set(parsed.data.id, parsed.data.ai_keywords);
-  });
-  return out;
-}
+export const loadKeywords = (file: string, what = file): Map<string, string[]> =>
+  loadIdLists(
+    file,
+    what,
+    'ai_keywords',
+    z.array(z.string().min(1)).min(1),
+    '{"id": "2410.17243", "ai_keywords": ["a term", …]} with at least one keyword',
+  );
 
 /** The papers as a listing with keywords for every paper would give them: their own where they have some, `keywords` otherwise. */
 export const withKeywords = (items: Labelled[], keywords: ReadonlyMap<string, string[]>): Labelled[] =>
