@@ -139,6 +139,10 @@ export const loadKeywords = (file: string, what = file): Map<string, string[]> =
     '{"id": "2410.17243", "ai_keywords": ["a term", …]} with at least one keyword',
   );
 
+/** The papers `labels` covers, with its labels instead of theirs. */
+export const relabelled = (items: Labelled[], labels: ReadonlyMap<string, string[]>): Labelled[] =>
+  items.filter((p) => labels.has(p.id)).map((p) => ({ ...p, labels: labels.get(p.id)! }));
+
 /** The papers as a listing with keywords for every paper would give them: their own where they have some, `keywords` otherwise. */
 export const withKeywords = (items: Labelled[], keywords: ReadonlyMap<string, string[]>): Labelled[] =>
   items.map((p) => (p.ai_keywords?.length || !keywords.has(p.id) ? p : { ...p, ai_keywords: keywords.get(p.id)! }));
@@ -265,11 +269,7 @@ async function main(argv: string[]): Promise<number> {
   const theirs = existsSync(outside) ? loadLabelsOnly(outside) : undefined;
   const summary = (e: Evaluation) =>
     `precision ${pct(e.micro.precision).trim()} recall ${pct(e.micro.recall).trim()} (F1 ${pct(e.micro.f1).trim()}) placement ${pct(e.placement.accuracy).trim()}`;
-  const againstTheirs = (items: Labelled[]) =>
-    evaluate(
-      items.filter((i) => theirs!.has(i.id)).map((i) => ({ ...i, labels: theirs!.get(i.id)! })),
-      catalog,
-    );
+  const againstTheirs = (items: Labelled[]) => evaluate(relabelled(items, theirs!), catalog);
   if (theirs) {
     const o = againstTheirs(heldoutItems);
     console.log(`  against the one-line annotation (${o.papers}, ${path.relative(PACKAGE_ROOT, outside)}): ${summary(o)}`);

@@ -217,14 +217,12 @@ export class Matcher {
 
   /** Every group the doc reaches the threshold of (× KEYWORDS_BAR if a term of it is in ai_keywords; and `relative` × the best score), best first. */
   match(doc: Doc): TopicMatch[] {
-    const all = this.scored(doc);
+    const { all, keyworded } = this.scored(doc);
     const best = all[0]?.score ?? 0;
-    return all
-      .filter((m) => {
-        const g = this.byId.get(m.topic)!;
-        return m.score >= g.threshold * (m.keyword ? KEYWORDS_BAR : 1) && m.score >= best * (g.relative ?? 0);
-      })
-      .map(({ keyword: _, ...m }) => m);
+    return all.filter((m) => {
+      const g = this.byId.get(m.topic)!;
+      return m.score >= g.threshold * (keyworded.has(m.topic) ? KEYWORDS_BAR : 1) && m.score >= best * (g.relative ?? 0);
+    });
   }
 
   /**
@@ -267,20 +265,20 @@ export class Matcher {
 
   /** Scores for every group with at least one matched term (vetoed groups left out), best first. */
   scores(doc: Doc): TopicMatch[] {
-    return this.scored(doc).map(({ keyword: _, ...m }) => m);
+    return this.scored(doc).all;
   }
 
-  /** `scores`, each saying whether a term of the topic was found in the paper's ai_keywords (KEYWORDS_BAR applies). */
-  private scored(doc: Doc): Array<TopicMatch & { keyword: boolean }> {
-    const out: Array<TopicMatch & { keyword: boolean }> = [];
+  /** `scores`, and the topics with a term found in the paper's ai_keywords (KEYWORDS_BAR applies to them). */
+  private scored(doc: Doc): { all: TopicMatch[]; keyworded: Set<string> } {
+    const out: TopicMatch[] = [];
+    const keyworded = new Set<string>();
     const { hits, vetoed } = this.collect(doc);
     const values = this.valuer(doc);
     hits.forEach((termHits, gi) => {
       if (vetoed.has(gi) || termHits.size === 0) return;
       const parts: Array<{ label: string; value: number; learned: boolean }> = [];
-      let keyword = false;
       for (const [ti, raw] of values(termHits)) {
-        if (termHits.get(ti)!.keywords && this.weights[gi]![ti]! > 0) keyword = true;
+        if (termHits.get(ti)!.keywords && this.weights[gi]![ti]! > 0) keyworded.add(this.groups[gi]!.id);
         // "*bench" means nothing to a reader; the word it matched ("toolbench") does.
         const label = termHits.get(ti)!.word ?? this.labels[gi]![ti]!;
         parts.push({ label, value: this.weights[gi]![ti]! * raw, learned: ti >= this.handCount[gi]! });
@@ -297,9 +295,9 @@ export class Matcher {
           .filter((p, i) => !p.learned || i < LEARNED_IN_EXPLANATION)
           .map((p) => p.label),
       );
-      out.push({ topic: this.groups[gi]!.id, score: round(score), matched, keyword });
+      out.push({ topic: this.groups[gi]!.id, score: round(score), matched });
     });
-    return out.sort((a, b) => b.score - a.score || a.topic.localeCompare(b.topic));
+    return { all: out.sort((a, b) => b.score - a.score || a.topic.localeCompare(b.topic)), keyworded };
   }
 
   private scan(tokens: Token[], field: Field, hits: Array<Map<number, Hit>>, vetoed: Set<number>, leadEnd: number) {

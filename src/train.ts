@@ -37,7 +37,18 @@ import path from 'node:path';
 import { loadCatalog, type Catalog } from './catalog.js';
 import { PaperboyError, runScript, scriptFlags } from './errors.js';
 import { PACKAGE_ROOT } from './config.js';
-import { EVAL_DIR, evaluate, loadKeywords, loadLabelled, loadLabelsOnly, micro, ratio, withKeywords, type Labelled } from './evaluate.js';
+import {
+  EVAL_DIR,
+  evaluate,
+  loadKeywords,
+  loadLabelled,
+  loadLabelsOnly,
+  micro,
+  ratio,
+  relabelled,
+  withKeywords,
+  type Labelled,
+} from './evaluate.js';
 import { LEARNED_VERSION, saveLearned, type Learned } from './learned.js';
 import { analyse, Matcher } from './matcher.js';
 import { compileTerm, tokenize, wordKey } from './text.js';
@@ -254,22 +265,9 @@ export function crossValidate(
     if (testK) add(keyworded, evaluate(testK, fitted));
     compare.forEach(({ labels }, i) => {
       const covered = test.filter((p) => labels.has(p.id));
-      if (testK)
-        add(
-          others[i]!.keyworded,
-          evaluate(
-            testK.filter((p) => labels.has(p.id)).map((p) => ({ ...p, labels: labels.get(p.id)! })),
-            fitted,
-          ),
-        );
+      if (testK) add(others[i]!.keyworded, evaluate(relabelled(testK, labels), fitted));
       add(others[i]!.ours, evaluate(covered, fitted));
-      add(
-        others[i]!.theirs,
-        evaluate(
-          covered.map((p) => ({ ...p, labels: labels.get(p.id)! })),
-          fitted,
-        ),
-      );
+      add(others[i]!.theirs, evaluate(relabelled(test, labels), fitted));
     });
   }
   const figures = ([tp, fp, fn, correct, filed]: number[]): Figures => ({
