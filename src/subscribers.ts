@@ -18,8 +18,9 @@ export const STATUSES = ['active', 'paused', 'unsubscribed', 'bouncing'] as cons
 export type Status = (typeof STATUSES)[number];
 
 // One plain address: no display name, no list, no header injection.
+// The local part is dot-separated atoms (RFC 5322): no leading, trailing or doubled dot.
 const EMAIL =
-  /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+  /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
 
 export const subscriberSchema = strictObject({
   email: z

@@ -38,10 +38,19 @@ describe('loading subscribers', () => {
     ['two recipients', 'a@example.org, b@example.org'],
     ['a display name', 'Bob <bob@example.org>'],
     ['no domain', 'bob@'],
+    ['two dots in a row', 'a..b@example.org'],
+    ['a dot at the end of the local part', 'bob.@example.org'],
   ])('refuses an email with %s', async (_what, email) => {
     await put('bob.yaml', `email: ${JSON.stringify(email)}\ntopics: [peft]\n`);
     const { problems } = await store.list();
     expect(problems[0]!.message).toMatch(/bob\.yaml: email: must be exactly one plain address/);
+  });
+
+  it('accepts dotted and plus addresses', async () => {
+    await put('bob.yaml', 'email: "bob.o.smith+papers@mail.example.org"\ntopics: [peft]\n');
+    const { subscribers, problems } = await store.list();
+    expect(problems).toEqual([]);
+    expect(subscribers.find((s) => s.id === 'bob')!.email).toBe('bob.o.smith+papers@mail.example.org');
   });
 
   it('refuses header injection through CR/LF in the address', async () => {

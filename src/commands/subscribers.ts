@@ -47,6 +47,16 @@ function checkTopics(topics: string[], catalog: Catalog, flag: string): void {
   }
 }
 
+/** A subscriber made or changed from command-line arguments: what is wrong with it is bad usage (exit 2), as with an unknown topic. */
+function validFromFlags<T>(validate: () => T): T {
+  try {
+    return validate();
+  } catch (e) {
+    if (isPaperboyError(e) && e.code === 'SUBSCRIBER') throw new PaperboyError('USAGE', e.message);
+    throw e;
+  }
+}
+
 export function registerSubscribers(program: Command): void {
   const subscribers = program.command('subscribers').description('manage subscriber files');
   subscribers
@@ -115,14 +125,7 @@ export function registerSubscribers(program: Command): void {
           keywords: csv(flags.keywords),
           status: flags.paused ? 'paused' : 'active',
         };
-        let data: ReturnType<typeof validateSubscriber>;
-        try {
-          data = validateSubscriber(raw, store.fileFor(id), catalog);
-        } catch (e) {
-          // The file is made from the flags, so what is wrong with it is bad usage (exit 2), as with an unknown topic.
-          if (isPaperboyError(e) && e.code === 'SUBSCRIBER') throw new PaperboyError('USAGE', e.message);
-          throw e;
-        }
+        const data = validFromFlags(() => validateSubscriber(raw, store.fileFor(id), catalog));
         const sub = await store.write(id, data, { create: true });
         process.stdout.write(`added ${id} <${sub.email}> following ${sub.topics.join(', ') || '(keywords only)'} → ${sub.file}\n`);
       },
@@ -193,6 +196,8 @@ export function registerSubscribers(program: Command): void {
       const sub = await getSubscriber(store, id);
       const topics = [...new Set(csv(topicList))];
       checkTopics(topics, catalog, 'topics');
+      const { id: _id, file, version: _version, ...data } = sub;
+      validFromFlags(() => validateSubscriber({ ...data, topics }, file, catalog));
       const saved = await store.update(id, { topics }, sub.version);
       process.stdout.write(`${id} now follows ${saved.topics.join(', ') || '(keywords only)'}\n`);
       await warnIfStillSkipped(store, id);

@@ -97,6 +97,17 @@ describe('paperboy subscribers', () => {
     const bad = await cli('subscribers', 'set-topics', 'grace', 'peft,nope');
     expect(bad.code).toBe(2);
     expect((await data('grace')).topics).toEqual(['peft', 'code']);
+    // Nothing to follow at all (no keywords of their own, no top_of_day) is bad usage too, as with add.
+    expect((await cli('subscribers', 'add', 'barbara', '--email', 'barbara@example.org', '--topics', 'code')).code).toBe(0);
+    const none = await cli('subscribers', 'set-topics', 'barbara', '');
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/topics: follow at least one topic/);
+    expect((await data('barbara')).topics).toEqual(['code']);
+    // grace keeps top_of_day, so no topics is a choice she may make.
+    expect((await cli('subscribers', 'set-topics', 'grace', '')).code).toBe(0);
+    expect((await data('grace')).topics).toEqual([]);
+    expect((await cli('subscribers', 'set-topics', 'grace', 'peft,code')).code).toBe(0);
+    await rm(path.join(s.subscribers, 'barbara.yaml'));
     expect(res.stderr).not.toMatch(/warning/);
   });
 
