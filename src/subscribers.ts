@@ -11,7 +11,7 @@ import YAML from 'yaml';
 import { PaperboyError } from './errors.js';
 import { isTimeZone } from './config.js';
 import { TOPIC_ID, type Catalog } from './catalog.js';
-import { formatIssues, readYaml, strictObject, withFileLock, writeFileAtomic, type YamlRead } from './yamlfile.js';
+import { contentVersion, formatIssues, readTextIfExists, readYaml, strictObject, withFileLock, writeFileAtomic, type YamlRead } from './yamlfile.js';
 
 export const SUBSCRIBER_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 export const STATUSES = ['active', 'paused', 'unsubscribed', 'bouncing'] as const;
@@ -220,14 +220,22 @@ export class SubscriberStore {
    */
   async setStatus(id: string, status: Status, expectedVersion?: string): Promise<void> {
     const file = this.fileFor(id);
+    const value = z.enum(STATUSES).parse(status);
     await withFileLock(file, async () => {
-      const current = await readYaml(file, 'SUBSCRIBER');
-      if (expectedVersion !== undefined && current.version !== expectedVersion) {
+      const text = await readTextIfExists(file);
+      if (text === undefined) throw new PaperboyError('NOT_FOUND', `${file}: cannot read (ENOENT)`);
+      if (expectedVersion !== undefined && contentVersion(text) !== expectedVersion) {
         throw new PaperboyError('CONFLICT', `${file}: changed on disk since it was loaded; reload and apply your edit again`);
       }
-      if (!YAML.isMap(current.doc.contents)) throw new PaperboyError('SUBSCRIBER', `${file}: (top level): must be a mapping`);
-      current.doc.set('status', z.enum(STATUSES).parse(status));
-      await writeFileAtomic(file, current.doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
+      const doc = YAML.parseDocument(text, { uniqueKeys: true });
+      if (doc.errors.length > 0) {
+        // Not even YAML (a duplicate key, an unclosed list): edit the line, so the admin's fix keeps the status.
+        await writeFileAtomic(file, withStatusLine(text, value));
+        return;
+      }
+      if (!YAML.isMap(doc.contents)) throw new PaperboyError('SUBSCRIBER', `${file}: (top level): must be a mapping`);
+      doc.set('status', value);
+      await writeFileAtomic(file, doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
     });
   }
 
@@ -360,4 +368,26 @@ export function renderSubscriberYaml(data: SubscriberData, existing?: YAML.Docum
     doc.set(key, node);
   }
   return doc.toString({ lineWidth: 0, flowCollectionPadding: false });
+}
+
+/** `text` with every top-level `status:` line set to `status` (or one added): for a file whose YAML does not parse. */
+export function withStatusLine(text: string, status: Status): string {
+  const line = `status: ${status}`;
+  const existing = /^status[ \t]*:.*$/gm;
+  if (existing.test(text)) return text.replace(existing, line);
+  return `${text}${text === '' || text.endsWith('\n') ? '' : '\n'}${line}\n`;
+}
+
+/**
+ * The addresses on a subscriber file's top-level `email:` lines, read as plain text: how a signed link is
+ * still checked when the file's YAML does not parse (a one-click unsubscribe must survive an admin's typo).
+ */
+export function addressesInText(text: string): string[] {
+  const out: string[] = [];
+  for (const m of text.matchAll(/^email[ \t]*:[ \t]*(.*)$/gm)) {
+    const value = m[1]!.replace(/\s+#.*$/, '').trim();
+    const unquoted = /^(["'])(.*)\1$/.exec(value)?.[2] ?? value;
+    if (unquoted) out.push(unquoted.trim());
+  }
+  return out;
 }

@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadCatalog, parseCatalog, type Catalog } from '../src/catalog.js';
-import { SubscriberStore } from '../src/subscribers.js';
+import { addressesInText, SubscriberStore, withStatusLine } from '../src/subscribers.js';
 import { scratchDir } from './helpers/cli.js';
 
 let dir: Awaited<ReturnType<typeof scratchDir>>;
@@ -186,3 +186,20 @@ describe('writing subscribers', () => {
     expect((await store.get('ada')).topics).toEqual(ada.topics);
   });
 });
+
+describe('reading a subscriber file whose YAML does not parse', () => {
+  it('finds the address on its email line, quoted or not, without a trailing comment', () => {
+    expect(addressesInText('email: ada@example.org  # work\ntopics: [peft\n')).toEqual(['ada@example.org']);
+    expect(addressesInText("name: x\nemail: 'ada@example.org'\nemail: \"b@example.org\"\n")).toEqual(['ada@example.org', 'b@example.org']);
+    // Only top-level lines: an indented email: belongs to something else.
+    expect(addressesInText('notes:\n  email: not-this@example.org\n')).toEqual([]);
+  });
+
+  it('sets the status line, or adds one', () => {
+    expect(withStatusLine('email: a@example.org\nstatus: active # on\ntopics: [x\n', 'unsubscribed')).toBe(
+      'email: a@example.org\nstatus: unsubscribed\ntopics: [x\n',
+    );
+    expect(withStatusLine('email: a@example.org\ntopics: [x', 'unsubscribed')).toBe('email: a@example.org\ntopics: [x\nstatus: unsubscribed\n');
+  });
+});
+

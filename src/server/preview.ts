@@ -147,6 +147,13 @@ export function sizeReport(htmlBytes: number, messageBytes: number, maxEmailByte
 
 // --- Routes --------------------------------------------------------------------
 
+/** How to see subscribers' emails too: log in, or (without an ADMIN_TOKEN there is no login) set one. */
+function loginHint(deps: Deps, csrf: string | undefined): SafeHtml | '' {
+  if (csrf !== undefined) return '';
+  if (!deps.config.ADMIN_TOKEN) return html`Set <code>ADMIN_TOKEN</code> on this server to log in and preview a subscriber's email.`;
+  return html`<a href="/admin/login?next=/preview">Log in</a> as admin to preview a subscriber's email.`;
+}
+
 export function registerPreview(
   app: Hono<AppEnv>,
   deps: Deps,
@@ -166,7 +173,7 @@ export function registerPreview(
     const csrf = c.get('csrf');
     const body = html`
       <h1>Preview</h1>
-      ${allowed ? '' : notice('info', html`Only topic sets can be previewed here. ${csrf === undefined ? html`<a href="/admin/login?next=/preview">Log in</a> as admin to preview a subscriber's email.` : ''}`)}
+      ${allowed ? '' : notice('info', html`Only topic sets can be previewed here. ${loginHint(deps, csrf)}`)}
       <form class="card preview-form" method="get" action="/preview">
         ${
           allowed

@@ -10,8 +10,8 @@
  */
 import type { Context, Hono } from 'hono';
 import { describeError, isPaperboyError } from '../errors.js';
-import { readYaml } from '../yamlfile.js';
-import { SubscriberStore, validateSubscriber, type Subscriber } from '../subscribers.js';
+import { contentVersion, parseYamlText, readTextIfExists } from '../yamlfile.js';
+import { addressesInText, SubscriberStore, validateSubscriber, type Subscriber } from '../subscribers.js';
 import { tokenSubject, verifyToken, type TokenPurpose } from '../tokens.js';
 import type { LoadedCatalog } from '../catalog.js';
 import type { Deps } from './deps.js';
@@ -57,17 +57,25 @@ async function identify(deps: Deps, purpose: TokenPurpose, token: string): Promi
     if (isPaperboyError(e) && e.code === 'NOT_FOUND') return undefined;
     if (!isPaperboyError(e) || e.code !== 'SUBSCRIBER') throw e;
   }
-  // The file exists but has a problem: the token can still be checked against the address in it.
-  let read;
+  // The file exists but has a problem: the token can still be checked against the address in it,
+  // read from the text when the YAML itself does not parse (an admin's duplicate key must not stop an unsubscribe).
+  const fresh = await readState(store.fileFor(id));
+  const email = fresh?.emails.find((a) => verifyToken(deps.secret, purpose, token, a));
+  return fresh && email ? { id, email, version: fresh.version, store, catalog } : undefined;
+}
+
+/** A subscriber file's status, addresses and version as they are on disk now, whether or not its YAML parses. */
+async function readState(file: string): Promise<{ status: unknown; emails: string[]; version: string } | undefined> {
+  const text = await readTextIfExists(file);
+  if (text === undefined) return undefined;
+  const version = contentVersion(text);
   try {
-    read = await readYaml(store.fileFor(id), 'SUBSCRIBER');
+    const data = parseYamlText(text, file, 'SUBSCRIBER').data as { email?: unknown; status?: unknown } | null;
+    return { status: data?.status, emails: typeof data?.email === 'string' ? [data.email.trim()] : [], version };
   } catch (e) {
-    if (isPaperboyError(e) && (e.code === 'NOT_FOUND' || e.code === 'SUBSCRIBER')) return undefined;
-    throw e;
+    if (!isPaperboyError(e) || e.code !== 'SUBSCRIBER') throw e;
+    return { status: undefined, emails: addressesInText(text), version };
   }
-  const email = (read.data as { email?: unknown } | null)?.email;
-  if (typeof email !== 'string' || !verifyToken(deps.secret, purpose, token, email.trim())) return undefined;
-  return { id, email: email.trim(), version: read.version, store, catalog };
 }
 
 /**
@@ -121,8 +129,9 @@ async function unsubscribe(deps: Deps, who: Identified): Promise<void> {
   await serialised(who.id, async () => {
     for (let attempt = 0; ; attempt++) {
       try {
-        const fresh = await identifyFresh(who);
-        if (fresh.status === 'unsubscribed') return;
+        const fresh = await readState(who.store.fileFor(who.id));
+        // A file removed meanwhile gets no more mail either.
+        if (!fresh || fresh.status === 'unsubscribed') return;
         await who.store.setStatus(who.id, 'unsubscribed', fresh.version);
         return;
       } catch (e) {
@@ -132,11 +141,6 @@ async function unsubscribe(deps: Deps, who: Identified): Promise<void> {
     }
   });
   deps.log.info('selfservice.unsubscribed', { subscriber: who.id });
-}
-
-async function identifyFresh(who: Identified): Promise<{ status: unknown; version: string }> {
-  const read = await readYaml(who.store.fileFor(who.id), 'SUBSCRIBER');
-  return { status: (read.data as { status?: unknown } | null)?.status, version: read.version };
 }
 
 const maskEmail = (email: string) => {
@@ -244,17 +248,7 @@ export function registerSelfService(app: Hono<AppEnv>, deps: Deps): void {
           await unsubscribe(deps, who);
           return back('unsubscribed');
         }
-        if (!who.sub) {
-          return managePage(
-            c,
-            who,
-            notice(
-              'error',
-              'Your subscription needs attention from the list owner before it can be changed here. You can still unsubscribe.',
-            ),
-            409,
-          );
-        }
+        if (!who.sub) return managePage(c, who, notice('error', NEEDS_ATTENTION), 409);
         if (action === 'pause' || action === 'resume') {
           // Whatever the way there (unsubscribe, then pause, then resume), a bouncing address is not turned
           // back on here: only the list owner does that, or a digest that goes through.
@@ -310,6 +304,9 @@ export function registerSelfService(app: Hono<AppEnv>, deps: Deps): void {
   );
 }
 
+/** Said on the manage page of a file that does not validate (or parse): the admin must fix it, leaving still works. */
+const NEEDS_ATTENTION = 'Your subscription needs attention from the list owner before it can be changed here. You can still unsubscribe.';
+
 function managePage(c: Context, who: Identified, message: SafeHtml | string, status: 200 | 400 | 409 = 200, chosen?: string[]) {
   const sub = who.sub;
   const token = c.req.param('token') ?? '';
@@ -320,7 +317,7 @@ function managePage(c: Context, who: Identified, message: SafeHtml | string, sta
   const body = html`
     <h1>Your Paperboy digest</h1>
     <p class="muted">For ${maskEmail(who.email)} · <span class="badge ${state}" id="status">${state}</span></p>
-    ${message}
+    ${message || (sub ? '' : notice('warn', NEEDS_ATTENTION))}
     ${
       sub
         ? html`<form method="post" action="${action}">

@@ -148,6 +148,9 @@ describe('preview listings folder and anonymous preview', () => {
     expect(res.status).toBe(200);
     const html = squash(await res.text());
     expect(html).toContain('Only topic sets can be previewed here.');
+    // There is no login to offer: say what turns it on instead.
+    expect(html).not.toContain('/admin/login');
+    expect(html).toMatch(/Set ?<code>ADMIN_TOKEN<\/code> ?on this server to log in and preview a subscriber's email\./);
     expect(html).not.toContain('ada@example.org');
     expect(html).not.toContain('u.ada.');
     expect(html).not.toContain('value="hf"');

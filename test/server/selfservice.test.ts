@@ -162,6 +162,55 @@ describe('unsubscribe link', () => {
   });
 });
 
+describe('unsubscribe link, when the file is not even YAML', () => {
+  // An admin's typo: a second max_papers line is a duplicate key, and the YAML no longer parses.
+  const broken = (text: string) => `${text.trimEnd()}\nmax_papers: 10\n`;
+
+  it('one-click POST still unsubscribes, editing only the status line', async () => {
+    const before = await read('grace');
+    await writeFile(file('grace'), broken(before));
+    try {
+      const res = await fetch(t.local(t.links.unsubscribeUrl('grace', 'grace@example.org')), {
+        method: 'POST',
+        body: new URLSearchParams({ 'List-Unsubscribe': 'One-Click' }),
+      });
+      expect(res.status).toBe(200);
+      expect(await res.text()).toContain('You are unsubscribed');
+      const text = await read('grace');
+      expect(text).toBe(broken(before).replace(/^status: active$/m, 'status: unsubscribed'));
+      // Once the admin removes the duplicate line, the file says what the subscriber asked for.
+      expect((YAML.parse(text.replace(/\nmax_papers: 10\n$/, '\n')) as { status: string }).status).toBe('unsubscribed');
+    } finally {
+      await writeFile(file('grace'), before);
+    }
+  });
+
+  it('a file with no status line gets one; a token for another address is still refused', async () => {
+    const before = await read('alan');
+    const noStatus = broken(before.replace(/^status: .*\n/m, ''));
+    await writeFile(file('alan'), noStatus);
+    try {
+      const forged = await fetch(t.local(t.links.unsubscribeUrl('alan', 'someone-else@example.org')), {
+        method: 'POST',
+        body: new URLSearchParams({ 'List-Unsubscribe': 'One-Click' }),
+      });
+      expect(forged.status).toBe(404);
+      expect(await read('alan')).toBe(noStatus);
+      const manage = await fetch(t.local(t.links.manageUrl('alan', 'alan@example.org')));
+      expect(manage.status).toBe(200);
+      expect(await manage.text()).toContain('You can still unsubscribe');
+      const res = await fetch(t.local(t.links.unsubscribeUrl('alan', 'alan@example.org')), {
+        method: 'POST',
+        body: new URLSearchParams({ 'List-Unsubscribe': 'One-Click' }),
+      });
+      expect(res.status).toBe(200);
+      expect(await read('alan')).toBe(`${noStatus}status: unsubscribed\n`);
+    } finally {
+      await writeFile(file('alan'), before);
+    }
+  });
+});
+
 describe('manage page', () => {
   const manageUrl = () => t.local(t.links.manageUrl('grace', 'grace@example.org'));
   const post = (fields: Record<string, string | string[]>, url = manageUrl()) => {
