@@ -10,15 +10,28 @@ import YAML from 'yaml';
 import { PACKAGE_ROOT } from './config.js';
 import { PaperboyError } from './errors.js';
 import { learnedFor, loadLearned, saveLearned, type Learned } from './learned.js';
+import { termProblem } from './text.js';
 import { formatIssues, plainMessage, readTextIfExists, readYaml, strictObject, withFileLock, writeFileAtomic } from './yamlfile.js';
 
 export const TOPIC_ID = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 
-const plainTerm = z.string().trim().min(1, 'must not be empty');
+/**
+ * A catalog term or subscriber keyword. Words are matched without punctuation, so one that would
+ * match something other than what it says ("C++" any "c") is refused with the reason.
+ */
+export const matchableTerm = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .superRefine((s, ctx) => {
+    const problem = termProblem(s);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+const plainTerm = matchableTerm;
 // A negative weight marks a phrase that argues against the topic ("code is available" for `code`):
 // it subtracts, where an exclusion would veto outright.
 const weightedTerm = strictObject({
-  term: z.string().trim().min(1, 'must not be empty'),
+  term: matchableTerm,
   weight: z
     .number()
     .min(-5)
@@ -59,7 +72,7 @@ export const topicSchema = strictObject({
   /** Terms that file a paper here. A string has weight 1; {term, weight} sets its own. */
   keywords: z.array(term).min(1, 'needs at least one keyword, e.g. ["LoRA", "adapter"]'),
   /** Terms that veto this topic for a paper, whatever else matched. */
-  exclude: z.array(z.string().trim().min(1)).default([]),
+  exclude: z.array(matchableTerm).default([]),
   /** Overrides the catalog threshold for this topic (a trained topic files by its learned one, moved by any change to this: src/learned.ts). */
   threshold: z.number().positive().optional(),
   /** Overrides the catalog `relative` for this topic (0 for aspects such as benchmarks, which sit beside any subject). */

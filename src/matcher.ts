@@ -133,7 +133,7 @@ interface Hit {
   /** Mentioned in the abstract's lead. */
   lead: boolean;
   tf: number;
-  /** For a word-part term ("*bench"): the first word it matched, which the explanation names instead of the pattern. */
+  /** For a one-word term: the first word it matched, which explains a word-part ("*bench") or learned term better than its stored form. */
   word?: string;
 }
 
@@ -279,9 +279,13 @@ export class Matcher {
       const parts: Array<{ label: string; value: number; learned: boolean }> = [];
       for (const [ti, raw] of values(termHits)) {
         if (termHits.get(ti)!.keywords && this.weights[gi]![ti]! > 0) keyworded.add(this.groups[gi]!.id);
-        // "*bench" means nothing to a reader; the word it matched ("toolbench") does.
-        const label = termHits.get(ti)!.word ?? this.labels[gi]![ti]!;
-        parts.push({ label, value: this.weights[gi]![ti]! * raw, learned: ti >= this.handCount[gi]! });
+        // "*bench" means nothing to a reader, nor a learned word's stored form ("standing" for "stand"); the word
+        // the paper used ("toolbench", "stand") does. A hand-written word keeps the admin's spelling.
+        const learned = ti >= this.handCount[gi]!;
+        const stored = this.labels[gi]![ti]!;
+        const word = termHits.get(ti)!.word;
+        const label = word && (learned || stored.startsWith('*') || stored.endsWith('*')) ? word : stored;
+        parts.push({ label, value: this.weights[gi]![ti]! * raw, learned });
       }
       // Hand-written terms explain a filing best (they say what the topic is); learned words follow.
       parts.sort((a, b) => +a.learned - +b.learned || b.value - a.value || a.label.localeCompare(b.label));
@@ -331,11 +335,11 @@ export class Matcher {
       // (A name-like word never stands for an acronym in capitals: see Entry.capitals.) Two plain loops, no
       // array per token: this runs for every word of every paper.
       for (const e of this.index.get(`=${tok.raw}`) ?? []) if (!(e.capitals && tok.titled)) record(e, i);
-      if (tok.raw.length > 2 && tok.raw.endsWith('s'))
+      if (tok.acronymPlural && tok.raw.length > 2)
         for (const e of this.index.get(`=${tok.raw.slice(0, -1)}`) ?? []) if (!(e.capitals && tok.titled)) record(e, i);
       // Words and phrases starting here; a term word may also be two text words written
       // apart (term "multitask learning" ← text "multi-task learning").
-      for (const e of this.index.get(tok.key) ?? []) if (phraseFrom(tokens, i + 1, e.keys, 1)) record(e, i);
+      for (const e of this.index.get(tok.key) ?? []) if (phraseFrom(tokens, i + 1, e.keys, 1)) record(e, i, e.keys.length === 1 ? tok.raw : undefined);
       if (tok.pairKey) for (const e of this.index.get(tok.pairKey) ?? []) if (phraseFrom(tokens, i + 2, e.keys, 1)) record(e, i);
     }
   }
@@ -387,7 +391,8 @@ function explain(labels: string[]): string[] {
 function phraseFrom(tokens: Token[], pos: number, keys: string[], k: number): boolean {
   if (k === keys.length) return true;
   const tok = tokens[pos];
-  if (!tok) return false;
+  // The word before ended a sentence or clause: the phrase does not go on past it.
+  if (!tok || tokens[pos - 1]!.breakAfter) return false;
   if (tok.key === keys[k] && phraseFrom(tokens, pos + 1, keys, k + 1)) return true;
   return tok.pairKey === keys[k] && phraseFrom(tokens, pos + 2, keys, k + 1);
 }

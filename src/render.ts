@@ -11,7 +11,7 @@ import Handlebars from 'handlebars';
 import mjml2html from 'mjml';
 import { PaperboyError } from './errors.js';
 import { clip, shortAuthors, type Paper } from './paper.js';
-import { limitFull, type DigestEntry, type Selection } from './selection.js';
+import { limitFull, SPECIAL_SECTIONS, type DigestEntry, type Selection } from './selection.js';
 
 export interface RenderContext {
   date: string; // YYYY-MM-DD
@@ -188,7 +188,7 @@ export function buildView(selection: Selection, ctx: RenderContext): EmailView {
   }));
   // The preheader previews what the reader sees first: the lead paper of the first section.
   const top = selection.sections[0]?.entries[0];
-  const names = selection.sections.map((s) => s.name);
+  const names = selection.sections.map((s) => IN_A_SENTENCE[s.topic] ?? s.name);
   const countLabel = plural(selection.total, 'new paper');
   return {
     preheader: top
@@ -211,6 +211,13 @@ export function buildView(selection: Selection, ctx: RenderContext): EmailView {
     sections,
   };
 }
+
+/** The sections that are not a topic, as the subject and preheader name them ("5 new papers on Reasoning & math and your keywords"). */
+const IN_A_SENTENCE: Record<string, string> = {
+  [SPECIAL_SECTIONS.authors]: 'authors you follow',
+  [SPECIAL_SECTIONS.keywords]: 'your keywords',
+  [SPECIAL_SECTIONS.top]: "the day's top papers",
+};
 
 const truncate = (s: string, n: number) => (s.length <= n ? s : `${clip(s, n - 1)}…`);
 

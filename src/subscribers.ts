@@ -10,7 +10,7 @@ import { z } from 'zod';
 import YAML from 'yaml';
 import { PaperboyError } from './errors.js';
 import { isTimeZone } from './config.js';
-import { TOPIC_ID, type Catalog } from './catalog.js';
+import { matchableTerm, TOPIC_ID, type Catalog } from './catalog.js';
 import { contentVersion, formatIssues, readTextIfExists, readYaml, strictObject, withFileLock, writeFileAtomic, type YamlRead } from './yamlfile.js';
 
 export const SUBSCRIBER_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
@@ -37,7 +37,7 @@ export const subscriberSchema = strictObject({
     .optional(),
   topics: z.array(z.string().regex(TOPIC_ID, 'must be a topic id such as "peft"')).default([]),
   /** Extra keywords or phrases of their own, matched like catalog keywords. */
-  keywords: z.array(z.string().trim().min(1).max(100)).max(50).default([]),
+  keywords: z.array(matchableTerm.max(100)).max(50).default([]),
   /** Favourite authors: their papers go first, marked. */
   authors: z.array(z.string().trim().min(1).max(100)).max(50).default([]),
   max_papers: z.number().int().min(1).max(200).default(30),
@@ -78,10 +78,11 @@ export function validateSubscriber(data: unknown, file: string, catalog: Catalog
     .filter(({ t }) => !known.has(t))
     .map(({ t, i }) => `${file}: topics[${i}]: unknown topic "${t}"; known topics: ${[...known].join(', ')}`);
   if (unknown.length) throw new PaperboyError('SUBSCRIBER', unknown.join('\n'));
-  if (parsed.data.topics.length === 0 && parsed.data.keywords.length === 0 && parsed.data.top_of_day === 0) {
+  const { topics, keywords, authors, top_of_day } = parsed.data;
+  if (topics.length === 0 && keywords.length === 0 && authors.length === 0 && top_of_day === 0) {
     throw new PaperboyError(
       'SUBSCRIBER',
-      `${file}: topics: follow at least one topic (e.g. topics: [peft]), or set keywords or top_of_day`,
+      `${file}: topics: follow at least one topic (e.g. topics: [peft]), or set keywords, authors or top_of_day`,
     );
   }
   return { ...parsed.data, topics: [...new Set(parsed.data.topics)] };

@@ -8,8 +8,11 @@
  * general ≠ generation ≠ generate). Hyphens split words, and a pair of words
  * is also tried joined, so fine-tuning = fine tuning = finetuning.
  * Acronyms (LoRA, DPO, MoE…) are matched whole and case-insensitively, with
- * an optional plural "s", never inside another word; one written in capitals
- * only (DARE, GAIA, MT) not by a word written as a name (Dare, Gaia, Mt).
+ * an optional plural "s" written in lower case after a capital (VLMs, not SDS,
+ * GPS or clips), never inside another word; one written in capitals only (DARE,
+ * GAIA, MT) not by a word written as a name (Dare, Gaia, Mt). A phrase, or two
+ * words read as one, never spans a sentence or clause break (". , ; : ! ?"):
+ * "…visual reasoning. Trace…" is not "reasoning trace", "data, based" not "database".
  */
 import { stemmer } from 'stemmer';
 
@@ -25,10 +28,18 @@ export interface Token {
   key: string;
   /** Key of this word and the next written as one (fine + tuning → finetun), computed once per paper. */
   pairKey?: string;
+  /** A sentence or clause break (". , ; : ! ?" before a space) follows: no phrase continues past it. */
+  breakAfter?: true;
+  /** Ends in a lower-case "s" after a capital (VLMs, LoRAs): may be an acronym's plural. */
+  acronymPlural?: true;
 }
 
 const WORD = /[\p{L}\p{N}]+/gu;
 const TITLED = /^\p{Lu}\p{Ll}+$/u;
+const ACRONYM_PLURAL = /\p{Lu}s$/u;
+// In the gap between two words: punctuation (and any closing bracket or quote) then a space. "3.5" and
+// "Qwen2.5" are not breaks.
+const BREAK = /[.,;:!?][)\]}"'”’]*\s/;
 
 const DERIVATION: Array<[RegExp, string]> = [
   [/(?:tion|sion)$/, 'tion'],
@@ -73,6 +84,17 @@ const IRREGULAR_PLURALS = new Map<string, string>(
     .map((pair) => pair.split(' ') as [string, string]),
 );
 const singular = (w: string) => IRREGULAR_PLURALS.get(w) ?? w;
+/** Words Porter folds into a different word (news → "new"): kept whole. */
+const UNSTEMMED = new Set(['news', 'goods']);
+
+/**
+ * The plural of a three-letter word (eyes, ages, uses, ties), which is not stemmed: keyed by that
+ * word, since Porter would cut the plural to "ey", "ag", "us", "ti" and it would never meet its singular.
+ */
+function shortSingular(w: string): string | undefined {
+  if (w.length !== 4 || !w.endsWith('s') || /(?:ss|us|is)$/.test(w)) return undefined;
+  return w.slice(0, -1);
+}
 
 const keyCache = new Map<string, string>();
 
@@ -81,7 +103,9 @@ export function wordKey(word: string): string {
   const cached = keyCache.get(word);
   if (cached !== undefined) return cached;
   let key = word;
-  if (word.length > 3 && !/\d/.test(word)) {
+  const short = UNSTEMMED.has(word) ? undefined : shortSingular(word);
+  if (short) key = short;
+  else if (word.length > 3 && !/\d/.test(word) && !UNSTEMMED.has(word)) {
     const one = singular(word);
     const base = dropPlural(one);
     const tag = DERIVATION.find(([re]) => re.test(base) && base.length > 4)?.[1];
@@ -96,12 +120,21 @@ export function tokenize(text: string): Token[] {
   const lower = text.toLowerCase();
   // Lower-casing keeps positions in all but a few scripts; where it does not, no word counts as titled.
   const sameLength = lower.length === text.length;
+  let end = 0;
   for (const m of lower.matchAll(WORD)) {
     const token: Token = { raw: m[0], key: wordKey(m[0]) };
-    if (sameLength && TITLED.test(text.slice(m.index, m.index + m[0].length))) token.titled = true;
+    if (sameLength) {
+      const written = text.slice(m.index, m.index + m[0].length);
+      if (TITLED.test(written)) token.titled = true;
+      if (ACRONYM_PLURAL.test(written)) token.acronymPlural = true;
+    }
+    const previous = out[out.length - 1];
+    if (previous && BREAK.test(lower.slice(end, m.index))) previous.breakAfter = true;
+    end = m.index + m[0].length;
     out.push(token);
   }
   for (let i = 0; i + 1 < out.length; i++) {
+    if (out[i]!.breakAfter) continue;
     const joined = out[i]!.raw + out[i + 1]!.raw;
     // Numbers never join (GPT 4 is not "gpt4"-the-term); very long pairs are not compounds.
     if (!/\d/.test(joined) && joined.length <= 24) out[i]!.pairKey = wordKey(joined);
@@ -133,6 +166,26 @@ export function isAcronym(term: string): boolean {
   if (!/^[\p{L}\p{N}]+$/u.test(term)) return false;
   const capitals = term.replace(/[^A-Z]/g, '').length;
   return term.length <= 8 && (capitals >= 2 || (capitals === 1 && term.length <= 2 && /^[A-Z]/.test(term)));
+}
+
+/**
+ * Why a catalog term or subscriber keyword cannot be matched as written, or undefined. Words are
+ * matched with punctuation left out, so "C++" would be any "c" and "A*" any word starting with "a":
+ * such terms are refused with the reason rather than quietly matching something else.
+ */
+export function termProblem(term: string): string | undefined {
+  const t = term.trim();
+  if (t.includes('*')) {
+    return /^\*[\p{L}\p{N}]{3,}$/u.test(t) || /^[\p{L}\p{N}]{3,}\*$/u.test(t)
+      ? undefined
+      : `"${t}": a * must begin or end a single word of 3 or more letters, e.g. "*bench" or "agent*"`;
+  }
+  const words = t.toLowerCase().match(WORD);
+  if (!words) return `"${t}": needs a letter or digit`;
+  const symbols = [...new Set(t.replace(/[\p{L}\p{N}\p{M}\s\-'’./(),]/gu, ''))];
+  if (symbols.length)
+    return `"${t}": words are matched without punctuation, so ${symbols.map((c) => `"${c}"`).join(' ')} would be left out and it would match "${words.join(' ')}"; write it as words only`;
+  return undefined;
 }
 
 /** Learned catalogs hold the same word in every topic: compiling each spelling once keeps building a matcher cheap. */

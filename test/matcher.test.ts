@@ -32,6 +32,10 @@ describe('tokenising and stemming', () => {
     ['corpus', 'corpora'],
     ['criterion', 'criteria'],
     ['query', 'queries'],
+    ['eye', 'eyes'],
+    ['age', 'ages'],
+    ['use', 'uses'],
+    ['tie', 'ties'],
   ])('gives a singular and its plural one key: %s ~ %s', (one, many) => {
     expect(wordKey(many)).toBe(wordKey(one));
   });
@@ -105,6 +109,35 @@ describe('matching terms', () => {
     // 4 wrong ones it dropped.
     expect(hits(['RLHF'], 'RLHF AND DPO FOR SAFER MODELS')).toHaveLength(1);
     expect(hits(['refusal', 'LoRA'], 'LORA FOR REFUSAL')[0]?.matched).toEqual(['LoRA', 'refusal']);
+  });
+
+  it('reads a plural "s" after an acronym only in lower case after a capital (VLMs), not as the end of another word', () => {
+    expect(hits(['CLIP'], 'Captioning short video clips')).toHaveLength(0);
+    expect(hits(['CLIP'], 'CLIP features for retrieval')).toHaveLength(1);
+    expect(hits(['SD'], 'SDS (score distillation sampling) for 3D')).toHaveLength(0);
+    expect(hits(['GP'], 'GPS traces of delivery drivers')).toHaveLength(0);
+    expect(hits(['CoT'], 'Inference on COTS hardware')).toHaveLength(0);
+    expect(hits(['IT'], 'The model and its tools')).toHaveLength(0);
+    expect(hits(['CoT'], 'Shorter CoTs, same accuracy')).toHaveLength(1);
+    expect(hits(['LoRA'], 'Merging LoRAs')).toHaveLength(1);
+  });
+
+  it('never runs a phrase, or two words read as one, across a sentence or clause break', () => {
+    const trace = 'Models fail at visual reasoning. Trace factorizes the problem into steps.';
+    expect(hits(['reasoning trace'], 'A method', trace)).toHaveLength(0);
+    expect(hits(['reasoning trace'], 'A method', 'We study the reasoning trace of each model.')).toHaveLength(1);
+    expect(hits(['database'], 'A method', 'We curate training data, based on quality signals.')).toHaveLength(0);
+    expect(hits(['database'], 'A method', 'We curate training data based on quality signals.')).toHaveLength(1);
+    expect(hits(['agent skills'], 'Tool use', 'We study LLM agents; skill libraries are learned.')).toHaveLength(0);
+    // A point inside a name or number is no break.
+    expect(hits(['Qwen2.5'], 'Fine-tuning Qwen2.5 for math')).toHaveLength(1);
+    expect(hits(['fine-tuning'], 'Fine tuning at scale')).toHaveLength(1);
+  });
+
+  it('keeps words the stemmer would fold into another word apart (news is not new)', () => {
+    expect(hits(['news'], 'A new method for old problems')).toHaveLength(0);
+    expect(hits(['news'], 'Fake news detection')).toHaveLength(1);
+    expect(hits(['new'], 'Fake news detection')).toHaveLength(0);
   });
 
   it('matches an acronym written in the plural in its singular too', () => {
@@ -269,5 +302,13 @@ describe('word-part terms', () => {
 
   it('are explained by the word they matched, not by the pattern', () => {
     expect(hits(['*bench', 'tool use'], 'ToolBench: evaluating tool use')[0]!.matched.sort()).toEqual(['tool use', 'toolbench']);
+  });
+});
+
+describe('explanations of learned words', () => {
+  it('name the word as the paper wrote it, not the learned form; hand terms keep the admin’s spelling', () => {
+    const m = new Matcher([group(['identity preservation'], { learned: [{ term: 'standing', weight: 2 }], threshold: 0.5 })]);
+    expect(m.match(doc('Stand-In: identity preservation for video generation'))[0]!.matched).toEqual(['identity preservation', 'stand']);
+    expect(new Matcher([group(['adapters'])]).match(doc('One adapter for all'))[0]!.matched).toEqual(['adapters']);
   });
 });

@@ -51,6 +51,18 @@ describe('rendering a digest', () => {
     expect(email!.subject).toBe('Fri, 25 Oct 2024: 2 new papers on PEFT and Reasoning');
     expect(email!.preheader).toMatch(/^LoRA adapters for everyone — and 1 more paper on PEFT and Reasoning/);
     expect(email!.html).toContain(email!.preheader);
+    // Sections that are not topics are named as a sentence would name them, not by their headings.
+    const mixed = compose(
+      [
+        paper({ title: 'LoRA adapters for everyone', abstract: 'We study LoRA.', authors: ['Tri Dao'] }),
+        paper({ title: 'Math reasoning with chain-of-thought', abstract: 'Reasoning.' }),
+        paper({ title: 'A new tokenizer', abstract: 'Tokenizers.' }),
+      ],
+      85_000,
+      { authors: ['Tri Dao'], keywords: ['tokenizer'] },
+    ).email!;
+    expect(mixed.subject).toBe('Fri, 25 Oct 2024: 3 new papers on authors you follow, Reasoning +1');
+    expect(mixed.preheader).toBe('LoRA adapters for everyone — and 2 more papers on authors you follow, Reasoning and your keywords');
     // One paper: no "and 0 more papers".
     const single = compose([paper({ title: 'LoRA adapters for everyone', abstract: 'We study LoRA.' })]).email!;
     expect(single.preheader).toBe('LoRA adapters for everyone — on PEFT');

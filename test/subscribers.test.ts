@@ -97,6 +97,27 @@ describe('loading subscribers', () => {
     expect(problems[0]!.message).toMatch(/bob\.yaml: \(top level\): unknown field "colour"; fields: email, name, topics/);
   });
 
+  it('refuses a keyword that would match something other than what it says (symbols are not matched), naming why', async () => {
+    await put('bob.yaml', 'email: bob@example.org\nkeywords: [C++, "A*", "???", reasoning traces]\n');
+    const { problems } = await store.list();
+    expect(problems[0]!.message).toMatch(/bob\.yaml: keywords\[0\]: "C\+\+": words are matched without punctuation, so "\+" would be left out and it would match "c"/);
+    expect(problems[0]!.message).toMatch(/bob\.yaml: keywords\[1\]: "A\*": a \* must begin or end a single word of 3 or more letters/);
+    expect(problems[0]!.message).toMatch(/bob\.yaml: keywords\[2\]: "\?\?\?": needs a letter or digit/);
+    expect(problems[0]!.message).not.toMatch(/keywords\[3\]/);
+    expect(() => parseCatalog({ topics: [{ id: 'code', name: 'Code', keywords: ['C#', 'code'] }] }, 'topics.yaml')).toThrow(
+      /topics\.yaml: topics\[0\]\.keywords\[0\]: "C#": words are matched without punctuation/,
+    );
+  });
+
+  it('accepts someone who follows only favourite authors', async () => {
+    await put('bob.yaml', 'email: bob@example.org\ntopics: []\nauthors: [Tri Dao]\n');
+    const { subscribers, problems } = await store.list();
+    expect(problems).toEqual([]);
+    expect(subscribers.find((s) => s.id === 'bob')!.authors).toEqual(['Tri Dao']);
+    await put('bob.yaml', 'email: bob@example.org\ntopics: []\n');
+    expect((await store.list()).problems[0]!.message).toMatch(/topics: follow at least one topic .*, or set keywords, authors or top_of_day/);
+  });
+
   it('names the field a typo in topics.yaml was probably meant to be', () => {
     const yaml = { topics: [{ id: 'peft', name: 'PEFT', keyword: ['LoRA'] }], treshold: 2 };
     expect(() => parseCatalog(yaml, 'topics.yaml')).toThrow(
