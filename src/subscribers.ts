@@ -371,24 +371,28 @@ export function renderSubscriberYaml(data: SubscriberData, existing?: YAML.Docum
   return doc.toString({ lineWidth: 0, flowCollectionPadding: false });
 }
 
-/** `text` with every top-level `status:` line set to `status` (or one added): for a file whose YAML does not parse. */
+/**
+ * `text` with its top-level `status:` lines (and any value continued on indented lines below) set to
+ * `status`, or one added: for a file whose YAML does not parse.
+ */
 export function withStatusLine(text: string, status: Status): string {
   const line = `status: ${status}`;
-  const existing = /^status[ \t]*:.*$/gm;
+  const existing = /^status[ \t]*:.*(?:\r?\n[ \t]+\S.*)*$/gm;
   if (existing.test(text)) return text.replace(existing, line);
   return `${text}${text === '' || text.endsWith('\n') ? '' : '\n'}${line}\n`;
 }
 
 /**
- * The addresses on a subscriber file's top-level `email:` lines, read as plain text: how a signed link is
+ * The address on a subscriber file's one top-level `email:` line, read as plain text: how a signed link is
  * still checked when the file's YAML does not parse (a one-click unsubscribe must survive an admin's typo).
+ * None when the text is ambiguous (two email lines, as when an address is being changed, or more than one
+ * YAML document): the link must match the address the file gives, not one of several.
  */
-export function addressesInText(text: string): string[] {
-  const out: string[] = [];
-  for (const m of text.matchAll(/^email[ \t]*:[ \t]*(.*)$/gm)) {
-    const value = m[1]!.replace(/\s+#.*$/, '').trim();
-    const unquoted = /^(["'])(.*)\1$/.exec(value)?.[2] ?? value;
-    if (unquoted) out.push(unquoted.trim());
-  }
-  return out;
+export function addressInText(text: string): string | undefined {
+  if (/^---/m.test(text)) return undefined;
+  const lines = [...text.matchAll(/^email[ \t]*:[ \t]*(.*)$/gm)];
+  if (lines.length !== 1) return undefined;
+  const value = lines[0]![1]!.replace(/\s+#.*$/, '').trim();
+  const unquoted = (/^(["'])(.*)\1$/.exec(value)?.[2] ?? value).trim();
+  return unquoted || undefined;
 }

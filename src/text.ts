@@ -34,12 +34,27 @@ export interface Token {
   acronymPlural?: true;
 }
 
-const WORD = /[\p{L}\p{N}]+/gu;
+// A word; "C++", "C#" and "F#" keep their symbols, which say which language it is.
+const WORD = /[\p{L}\p{N}]+(?:\+\+|#(?![\p{L}\p{N}]))?/gu;
 const TITLED = /^\p{Lu}\p{Ll}+$/u;
-const ACRONYM_PLURAL = /\p{Lu}s$/u;
 // In the gap between two words: punctuation (and any closing bracket or quote) then a space. "3.5" and
-// "Qwen2.5" are not breaks.
-const BREAK = /[.,;:!?][)\]}"'”’]*\s/;
+// "Qwen2.5" are not breaks, nor the point after a single letter or a common abbreviation (U.S., e.g., et al.).
+const BREAK = /[.,;:!?。！？…][)\]}"'”’]*\s/;
+const POINT_ONLY = /^\.[)\]}"'”’]*\s+$/;
+const ABBREVIATIONS = new Set(['al', 'fig', 'figs', 'eq', 'eqs', 'sec', 'vs', 'cf', 'resp', 'approx', 'ref', 'refs', 'tab', 'no']);
+const isBreak = (gap: string, before: string) =>
+  BREAK.test(gap) && !(POINT_ONLY.test(gap) && (before.length === 1 || ABBREVIATIONS.has(before)));
+
+/** The words of `text`, lower-cased one by one (so positions stay those of the text as written). */
+function wordsOf(text: string): Array<{ raw: string; written: string; start: number; end: number }> {
+  const out = [];
+  for (const m of text.matchAll(WORD)) {
+    // A few capitals lower-case to a letter plus a combining mark (İ → i̇): the mark is dropped, as it is not a letter.
+    const raw = m[0].toLowerCase().replace(/\p{M}/gu, '');
+    if (raw) out.push({ raw, written: m[0], start: m.index, end: m.index + m[0].length });
+  }
+  return out;
+}
 
 const DERIVATION: Array<[RegExp, string]> = [
   [/(?:tion|sion)$/, 'tion'],
@@ -92,7 +107,7 @@ const UNSTEMMED = new Set(['news', 'goods']);
  * word, since Porter would cut the plural to "ey", "ag", "us", "ti" and it would never meet its singular.
  */
 function shortSingular(w: string): string | undefined {
-  if (w.length !== 4 || !w.endsWith('s') || /(?:ss|us|is)$/.test(w)) return undefined;
+  if (w.length !== 4 || !w.endsWith('s') || /(?:ss|us|is)$/.test(w) || /\d/.test(w)) return undefined;
   return w.slice(0, -1);
 }
 
@@ -117,20 +132,15 @@ export function wordKey(word: string): string {
 
 export function tokenize(text: string): Token[] {
   const out: Token[] = [];
-  const lower = text.toLowerCase();
-  // Lower-casing keeps positions in all but a few scripts; where it does not, no word counts as titled.
-  const sameLength = lower.length === text.length;
   let end = 0;
-  for (const m of lower.matchAll(WORD)) {
-    const token: Token = { raw: m[0], key: wordKey(m[0]) };
-    if (sameLength) {
-      const written = text.slice(m.index, m.index + m[0].length);
-      if (TITLED.test(written)) token.titled = true;
-      if (ACRONYM_PLURAL.test(written)) token.acronymPlural = true;
-    }
+  for (const w of wordsOf(text)) {
+    const token: Token = { raw: w.raw, key: wordKey(w.raw) };
+    if (TITLED.test(w.written)) token.titled = true;
+    // A lower-case s after a word with a capital in it: VLMs, LoRAs, ConvNets (not SDS, GPS, its or clips).
+    if (w.written.endsWith('s') && /\p{Lu}/u.test(w.written.slice(0, -1))) token.acronymPlural = true;
     const previous = out[out.length - 1];
-    if (previous && BREAK.test(lower.slice(end, m.index))) previous.breakAfter = true;
-    end = m.index + m[0].length;
+    if (previous && isBreak(text.slice(end, w.start), previous.raw)) previous.breakAfter = true;
+    end = w.end;
     out.push(token);
   }
   for (let i = 0; i + 1 < out.length; i++) {
@@ -180,11 +190,14 @@ export function termProblem(term: string): string | undefined {
       ? undefined
       : `"${t}": a * must begin or end a single word of 3 or more letters, e.g. "*bench" or "agent*"`;
   }
-  const words = t.toLowerCase().match(WORD);
-  if (!words) return `"${t}": needs a letter or digit`;
-  const symbols = [...new Set(t.replace(/[\p{L}\p{N}\p{M}\s\-'’./(),]/gu, ''))];
+  const words = wordsOf(t);
+  if (words.length === 0) return `"${t}": needs a letter or digit`;
+  // What lies between the words: separators (spaces, dashes, quotes, @, &, brackets) read the same in the
+  // text; these symbols would be dropped from a term that means something else without them.
+  const between = words.reduceRight((rest, w) => rest.slice(0, w.start) + ' ' + rest.slice(w.end), t);
+  const symbols = [...new Set(between.match(/[+#\\<>^|~]/g) ?? [])];
   if (symbols.length)
-    return `"${t}": words are matched without punctuation, so ${symbols.map((c) => `"${c}"`).join(' ')} would be left out and it would match "${words.join(' ')}"; write it as words only`;
+    return `"${t}": words are matched without punctuation, so ${symbols.map((c) => `"${c}"`).join(' ')} would be left out and it would match "${words.map((w) => w.raw).join(' ')}"; write it as words only`;
   return undefined;
 }
 
@@ -209,7 +222,7 @@ function compileTermUncached(term: string): TermPattern | undefined {
   }
   // Written in the plural (LLMs, FLOPs), an acronym is keyed by its singular: the text's plural "s" is optional anyway.
   if (isAcronym(label)) return { label, acronym: true, variants: [[(/[A-Z]s$/.test(label) ? label.slice(0, -1) : label).toLowerCase()]] };
-  const words = label.toLowerCase().match(WORD) ?? [];
+  const words = wordsOf(label).map((w) => w.raw);
   if (words.length === 0) return undefined;
   const variants = [words.map(wordKey)];
   for (let j = 0; j + 1 < words.length && words.length <= 5; j++) {

@@ -40,6 +40,10 @@ describe('tokenising and stemming', () => {
     expect(wordKey(many)).toBe(wordKey(one));
   });
 
+  it('does not read a word with digits as a plural (L40s is not L40)', () => {
+    expect(wordKey('l40s')).not.toBe(wordKey('l40'));
+  });
+
   it('leaves ordinary words as the stemmer has them (no general singulariser rewriting pronouns and verbs)', () => {
     expect(wordKey('misuses')).toBe(wordKey('misuse'));
     expect(wordKey('they')).not.toBe(wordKey('she'));
@@ -120,6 +124,9 @@ describe('matching terms', () => {
     expect(hits(['IT'], 'The model and its tools')).toHaveLength(0);
     expect(hits(['CoT'], 'Shorter CoTs, same accuracy')).toHaveLength(1);
     expect(hits(['LoRA'], 'Merging LoRAs')).toHaveLength(1);
+    // An acronym ending in a lower-case letter has its plural too; so does a word after an İ (lower-cased to two characters).
+    expect(hits(['ConvNet'], 'ConvNets for the 2020s')).toHaveLength(1);
+    expect(hits(['LLM'], 'A study', 'Many LLMs judge essays written in İzmir.')).toHaveLength(1);
   });
 
   it('never runs a phrase, or two words read as one, across a sentence or clause break', () => {
@@ -129,9 +136,19 @@ describe('matching terms', () => {
     expect(hits(['database'], 'A method', 'We curate training data, based on quality signals.')).toHaveLength(0);
     expect(hits(['database'], 'A method', 'We curate training data based on quality signals.')).toHaveLength(1);
     expect(hits(['agent skills'], 'Tool use', 'We study LLM agents; skill libraries are learned.')).toHaveLength(0);
-    // A point inside a name or number is no break.
+    // A point inside a name or number is no break, nor one after a single letter or a common abbreviation.
     expect(hits(['Qwen2.5'], 'Fine-tuning Qwen2.5 for math')).toHaveLength(1);
-    expect(hits(['fine-tuning'], 'Fine tuning at scale')).toHaveLength(1);
+    expect(hits(['U.S. election'], 'Forecasts', 'Polls before the U.S. election disagree.')).toHaveLength(1);
+    expect(hits(['al policy'], 'RL', 'Following Chen et al. policy models are trained twice.')).toHaveLength(1);
+    // The break is after a phrase here, not inside it.
+    expect(hits(['fine tuning'], 'Why fine-tuning? Scale')).toHaveLength(1);
+  });
+
+  it('matches C++ and C# as written, not as the letter c', () => {
+    expect(hits(['C++'], 'Translating C++ to Rust')).toHaveLength(1);
+    expect(hits(['C++'], 'Figure (c) shows the loss')).toHaveLength(0);
+    expect(hits(['C#'], 'Unit tests for C# projects')).toHaveLength(1);
+    expect(hits(['C#'], 'Case c shows')).toHaveLength(0);
   });
 
   it('keeps words the stemmer would fold into another word apart (news is not new)', () => {

@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadCatalog, parseCatalog, type Catalog } from '../src/catalog.js';
-import { addressesInText, SubscriberStore, withStatusLine } from '../src/subscribers.js';
+import { addressInText, SubscriberStore, withStatusLine } from '../src/subscribers.js';
 import { scratchDir } from './helpers/cli.js';
 
 let dir: Awaited<ReturnType<typeof scratchDir>>;
@@ -97,15 +97,16 @@ describe('loading subscribers', () => {
     expect(problems[0]!.message).toMatch(/bob\.yaml: \(top level\): unknown field "colour"; fields: email, name, topics/);
   });
 
-  it('refuses a keyword that would match something other than what it says (symbols are not matched), naming why', async () => {
-    await put('bob.yaml', 'email: bob@example.org\nkeywords: [C++, "A*", "???", reasoning traces]\n');
+  it('refuses a keyword that would match something other than what it says, naming why; separators are fine', async () => {
+    await put('bob.yaml', 'email: bob@example.org\nkeywords: ["<think>", "A*", "???", C++, pass@k, "vision–language", Q&A]\n');
     const { problems } = await store.list();
-    expect(problems[0]!.message).toMatch(/bob\.yaml: keywords\[0\]: "C\+\+": words are matched without punctuation, so "\+" would be left out and it would match "c"/);
+    expect(problems[0]!.message).toMatch(/bob\.yaml: keywords\[0\]: "<think>": words are matched without punctuation, so "<" ">" would be left out and it would match "think"/);
     expect(problems[0]!.message).toMatch(/bob\.yaml: keywords\[1\]: "A\*": a \* must begin or end a single word of 3 or more letters/);
     expect(problems[0]!.message).toMatch(/bob\.yaml: keywords\[2\]: "\?\?\?": needs a letter or digit/);
-    expect(problems[0]!.message).not.toMatch(/keywords\[3\]/);
-    expect(() => parseCatalog({ topics: [{ id: 'code', name: 'Code', keywords: ['C#', 'code'] }] }, 'topics.yaml')).toThrow(
-      /topics\.yaml: topics\[0\]\.keywords\[0\]: "C#": words are matched without punctuation/,
+    // C++ is matched as written; @, dashes and & separate words as they do in the text.
+    expect(problems[0]!.message).not.toMatch(/keywords\[[3-6]\]/);
+    expect(() => parseCatalog({ topics: [{ id: 'code', name: 'Code', keywords: ['x+y', 'code'] }] }, 'topics.yaml')).toThrow(
+      /topics\.yaml: topics\[0\]\.keywords\[0\]: "x\+y": words are matched without punctuation/,
     );
   });
 
@@ -209,18 +210,25 @@ describe('writing subscribers', () => {
 });
 
 describe('reading a subscriber file whose YAML does not parse', () => {
-  it('finds the address on its email line, quoted or not, without a trailing comment', () => {
-    expect(addressesInText('email: ada@example.org  # work\ntopics: [peft\n')).toEqual(['ada@example.org']);
-    expect(addressesInText("name: x\nemail: 'ada@example.org'\nemail: \"b@example.org\"\n")).toEqual(['ada@example.org', 'b@example.org']);
+  it('finds the address on its one email line, quoted or not, without a trailing comment', () => {
+    expect(addressInText('email: ada@example.org  # work\ntopics: [peft\n')).toBe('ada@example.org');
+    expect(addressInText("name: x\nemail: 'ada@example.org'\n")).toBe('ada@example.org');
     // Only top-level lines: an indented email: belongs to something else.
-    expect(addressesInText('notes:\n  email: not-this@example.org\n')).toEqual([]);
+    expect(addressInText('notes:\n  email: not-this@example.org\n')).toBeUndefined();
   });
 
-  it('sets the status line, or adds one', () => {
+  it('finds none when the text is ambiguous: two email lines, or more than one document', () => {
+    expect(addressInText('email: old@example.org\nemail: new@example.org\n')).toBeUndefined();
+    expect(addressInText('email: new@example.org\ntopics: [peft]\n---\nemail: old@example.org\n')).toBeUndefined();
+  });
+
+  it('sets the status line (with a value continued below it), or adds one', () => {
     expect(withStatusLine('email: a@example.org\nstatus: active # on\ntopics: [x\n', 'unsubscribed')).toBe(
+      'email: a@example.org\nstatus: unsubscribed\ntopics: [x\n',
+    );
+    expect(withStatusLine('email: a@example.org\nstatus:\n  paused\ntopics: [x\n', 'unsubscribed')).toBe(
       'email: a@example.org\nstatus: unsubscribed\ntopics: [x\n',
     );
     expect(withStatusLine('email: a@example.org\ntopics: [x', 'unsubscribed')).toBe('email: a@example.org\ntopics: [x\nstatus: unsubscribed\n');
   });
 });
-

@@ -11,7 +11,7 @@
 import type { Context, Hono } from 'hono';
 import { describeError, isPaperboyError } from '../errors.js';
 import { contentVersion, parseYamlText, readTextIfExists } from '../yamlfile.js';
-import { addressesInText, SubscriberStore, validateSubscriber, type Subscriber } from '../subscribers.js';
+import { addressInText, SubscriberStore, validateSubscriber, type Subscriber } from '../subscribers.js';
 import { tokenSubject, verifyToken, type TokenPurpose } from '../tokens.js';
 import type { LoadedCatalog } from '../catalog.js';
 import type { Deps } from './deps.js';
@@ -74,7 +74,8 @@ async function readState(file: string): Promise<{ status: unknown; emails: strin
     return { status: data?.status, emails: typeof data?.email === 'string' ? [data.email.trim()] : [], version };
   } catch (e) {
     if (!isPaperboyError(e) || e.code !== 'SUBSCRIBER') throw e;
-    return { status: undefined, emails: addressesInText(text), version };
+    const email = addressInText(text);
+    return { status: undefined, emails: email ? [email] : [], version };
   }
 }
 

@@ -185,6 +185,24 @@ describe('unsubscribe link, when the file is not even YAML', () => {
     }
   });
 
+  it('refuses when the text is ambiguous: an address being changed (two email lines) keeps neither link working', async () => {
+    const before = await read('grace');
+    const moving = before.replace('email: grace@example.org', 'email: grace@example.org\nemail: grace@new.example.org');
+    await writeFile(file('grace'), moving);
+    try {
+      for (const address of ['grace@example.org', 'grace@new.example.org']) {
+        const res = await fetch(t.local(t.links.unsubscribeUrl('grace', address)), {
+          method: 'POST',
+          body: new URLSearchParams({ 'List-Unsubscribe': 'One-Click' }),
+        });
+        expect(res.status).toBe(404);
+      }
+      expect(await read('grace')).toBe(moving);
+    } finally {
+      await writeFile(file('grace'), before);
+    }
+  });
+
   it('a file with no status line gets one; a token for another address is still refused', async () => {
     const before = await read('alan');
     const noStatus = broken(before.replace(/^status: .*\n/m, ''));
