@@ -48,10 +48,14 @@ const isBreak = (gap: string, before: string) =>
 /** The words of `text`, lower-cased one by one (so positions stay those of the text as written). */
 function wordsOf(text: string): Array<{ raw: string; written: string; start: number; end: number }> {
   const out = [];
+  const lower = text.toLowerCase();
+  // Lower-casing the whole text keeps positions unless some capital lower-cases to a letter plus a
+  // combining mark (İ → i̇); then words are lower-cased one by one and the mark, not a letter, dropped.
+  const aligned = lower.length === text.length;
   for (const m of text.matchAll(WORD)) {
-    // A few capitals lower-case to a letter plus a combining mark (İ → i̇): the mark is dropped, as it is not a letter.
-    const raw = m[0].toLowerCase().replace(/\p{M}/gu, '');
-    if (raw) out.push({ raw, written: m[0], start: m.index, end: m.index + m[0].length });
+    const end = m.index + m[0].length;
+    const raw = aligned ? lower.slice(m.index, end) : m[0].toLowerCase().replace(/\p{M}/gu, '');
+    if (raw) out.push({ raw, written: m[0], start: m.index, end });
   }
   return out;
 }
