@@ -16,8 +16,9 @@ import { formatIssues, plainMessage, readTextIfExists, readYaml, strictObject, w
 export const TOPIC_ID = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 
 /**
- * A catalog term or subscriber keyword. Words are matched without punctuation, so one that would
- * match something other than what it says ("C++" any "c") is refused with the reason.
+ * A catalog term or subscriber keyword. Words are matched without punctuation, so one that would match
+ * something other than what it says ("x+y" as the words "x y", "A*" any word starting with "a") is
+ * refused with the reason.
  */
 export const matchableTerm = z
   .string()

@@ -8,11 +8,13 @@
  * general ≠ generation ≠ generate). Hyphens split words, and a pair of words
  * is also tried joined, so fine-tuning = fine tuning = finetuning.
  * Acronyms (LoRA, DPO, MoE…) are matched whole and case-insensitively, with
- * an optional plural "s" written in lower case after a capital (VLMs, not SDS,
- * GPS or clips), never inside another word; one written in capitals only (DARE,
- * GAIA, MT) not by a word written as a name (Dare, Gaia, Mt). A phrase, or two
- * words read as one, never spans a sentence or clause break (". , ; : ! ?"):
- * "…visual reasoning. Trace…" is not "reasoning trace", "data, based" not "database".
+ * an optional plural "s" written in lower case after a word with a capital
+ * (VLMs, ConvNets; not SDS, GPS or clips), never inside another word; one written
+ * in capitals only (DARE, GAIA, MT) not by a word written as a name (Dare, Gaia,
+ * Mt). A phrase, or two words read as one, never spans a sentence or clause break
+ * (". , ; : ! ?" then a space, but not "U.S.", "e.g.", "et al."): "…visual
+ * reasoning. Trace…" is not "reasoning trace", "data, based" not "database".
+ * Punctuation separates words, except in C++, C# and F#.
  */
 import { stemmer } from 'stemmer';
 
@@ -30,7 +32,7 @@ export interface Token {
   pairKey?: string;
   /** A sentence or clause break (". , ; : ! ?" before a space) follows: no phrase continues past it. */
   breakAfter?: true;
-  /** Ends in a lower-case "s" after a capital (VLMs, LoRAs): may be an acronym's plural. */
+  /** Ends in a lower-case "s" after a word with a capital (VLMs, ConvNets): may be an acronym's plural. */
   acronymPlural?: true;
 }
 
@@ -122,9 +124,10 @@ export function wordKey(word: string): string {
   const cached = keyCache.get(word);
   if (cached !== undefined) return cached;
   let key = word;
-  const short = UNSTEMMED.has(word) ? undefined : shortSingular(word);
-  if (short) key = short;
-  else if (word.length > 3 && !/\d/.test(word) && !UNSTEMMED.has(word)) {
+  const short = shortSingular(word);
+  if (UNSTEMMED.has(word)) key = word;
+  else if (short) key = short;
+  else if (word.length > 3 && !/\d/.test(word)) {
     const one = singular(word);
     const base = dropPlural(one);
     const tag = DERIVATION.find(([re]) => re.test(base) && base.length > 4)?.[1];
@@ -184,8 +187,8 @@ export function isAcronym(term: string): boolean {
 
 /**
  * Why a catalog term or subscriber keyword cannot be matched as written, or undefined. Words are
- * matched with punctuation left out, so "C++" would be any "c" and "A*" any word starting with "a":
- * such terms are refused with the reason rather than quietly matching something else.
+ * matched with punctuation left out, so "x+y" would be the words "x y" and "A*" any word starting
+ * with "a": such terms are refused with the reason rather than quietly matching something else.
  */
 export function termProblem(term: string): string | undefined {
   const t = term.trim();
