@@ -340,7 +340,9 @@ export class Matcher {
       // Words and phrases starting here; a term word may also be two text words written
       // apart (term "multitask learning" ← text "multi-task learning").
       for (const e of this.index.get(tok.key) ?? []) if (phraseFrom(tokens, i + 1, e.keys, 1)) record(e, i, e.keys.length === 1 ? tok.raw : undefined);
-      if (tok.pairKey) for (const e of this.index.get(tok.pairKey) ?? []) if (phraseFrom(tokens, i + 2, e.keys, 1)) record(e, i);
+      if (tok.pairKey)
+        for (const e of this.index.get(tok.pairKey) ?? [])
+          if (phraseFrom(tokens, i + 2, e.keys, 1)) record(e, i, e.keys.length === 1 ? tok.pairWritten : undefined);
     }
   }
 }

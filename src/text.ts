@@ -12,9 +12,10 @@
  * (VLMs, ConvNets; not SDS, GPS or clips), never inside another word; one written
  * in capitals only (DARE, GAIA, MT) not by a word written as a name (Dare, Gaia,
  * Mt). A phrase, or two words read as one, never spans a sentence or clause break
- * (". , ; : ! ?" then a space, but not "U.S.", "e.g.", "et al."): "…visual
- * reasoning. Trace…" is not "reasoning trace", "data, based" not "database".
- * Punctuation separates words, except in C++, C# and F#.
+ * (". , ; : ! ?" then a space, but not "U.S.", "e.g.", "et al." nor a list's
+ * last comma, "code, and models"): "…visual reasoning. Trace…" is not
+ * "reasoning trace", "data, based" not "database". Punctuation separates words,
+ * except in C++, C# and F#.
  */
 import { stemmer } from 'stemmer';
 
@@ -32,20 +33,27 @@ export interface Token {
   pairKey?: string;
   /** A sentence or clause break (". , ; : ! ?" before a space) follows: no phrase continues past it. */
   breakAfter?: true;
+  /** This word and the next as the text writes them ("post-training"), when no break is between. */
+  pairWritten?: string;
   /** Ends in a lower-case "s" after a word with a capital (VLMs, ConvNets): may be an acronym's plural. */
   acronymPlural?: true;
 }
 
-// A word; "C++", "C#" and "F#" keep their symbols, which say which language it is.
-const WORD = /[\p{L}\p{N}]+(?:\+\+|#(?![\p{L}\p{N}]))?/gu;
+// A word; "C++", "C#" and "F#" keep their symbols, which say which language it is (only those:
+// "GenEval++" is the word GenEval).
+const WORD = /(?:[Cc]\+\+|[CcFf]#)(?![\p{L}\p{N}+#])|[\p{L}\p{N}]+/gu;
 const TITLED = /^\p{Lu}\p{Ll}+$/u;
 // In the gap between two words: punctuation (and any closing bracket or quote) then a space. "3.5" and
 // "Qwen2.5" are not breaks, nor the point after a single letter or a common abbreviation (U.S., e.g., et al.).
 const BREAK = /[.,;:!?。！？…][)\]}"'”’]*\s/;
 const POINT_ONLY = /^\.[)\]}"'”’]*\s+$/;
 const ABBREVIATIONS = new Set(['al', 'fig', 'figs', 'eq', 'eqs', 'sec', 'vs', 'cf', 'resp', 'approx', 'ref', 'refs', 'tab', 'no']);
-const isBreak = (gap: string, before: string) =>
-  BREAK.test(gap) && !(POINT_ONLY.test(gap) && (before.length === 1 || ABBREVIATIONS.has(before)));
+// A list's last comma ("code, and models") joins rather than breaks.
+const LIST_COMMA = /^,\s+$/;
+const isBreak = (gap: string, before: string, next: string) =>
+  BREAK.test(gap) &&
+  !(POINT_ONLY.test(gap) && (before.length === 1 || ABBREVIATIONS.has(before))) &&
+  !(LIST_COMMA.test(gap) && (next === 'and' || next === 'or'));
 
 /** The words of `text`, lower-cased one by one (so positions stay those of the text as written). */
 function wordsOf(text: string): Array<{ raw: string; written: string; start: number; end: number }> {
@@ -108,14 +116,6 @@ const singular = (w: string) => IRREGULAR_PLURALS.get(w) ?? w;
 /** Words Porter folds into a different word (news → "new"): kept whole. */
 const UNSTEMMED = new Set(['news', 'goods']);
 
-/**
- * The plural of a three-letter word (eyes, ages, uses, ties), which is not stemmed: keyed by that
- * word, since Porter would cut the plural to "ey", "ag", "us", "ti" and it would never meet its singular.
- */
-function shortSingular(w: string): string | undefined {
-  if (w.length !== 4 || !w.endsWith('s') || /(?:ss|us|is)$/.test(w) || /\d/.test(w)) return undefined;
-  return w.slice(0, -1);
-}
 
 const keyCache = new Map<string, string>();
 
@@ -124,14 +124,14 @@ export function wordKey(word: string): string {
   const cached = keyCache.get(word);
   if (cached !== undefined) return cached;
   let key = word;
-  const short = shortSingular(word);
-  if (UNSTEMMED.has(word)) key = word;
-  else if (short) key = short;
-  else if (word.length > 3 && !/\d/.test(word)) {
+  if (word.length > 3 && !/\d/.test(word) && !UNSTEMMED.has(word)) {
     const one = singular(word);
     const base = dropPlural(one);
     const tag = DERIVATION.find(([re]) => re.test(base) && base.length > 4)?.[1];
-    key = stemmer(one) + (tag ? `~${tag}` : '');
+    const stem = stemmer(one);
+    // Porter cuts the forms of a three-letter word in -e to two letters (uses, used, using → "us"; eyes →
+    // "ey"), and words that short are not stemmed: give them back the e, so they meet "use" and "eye".
+    key = (stem.length <= 2 ? `${stem}e` : stem) + (tag ? `~${tag}` : '');
   }
   if (keyCache.size < 200_000) keyCache.set(word, key);
   return key;
@@ -146,7 +146,12 @@ export function tokenize(text: string): Token[] {
     // A lower-case s after a word with a capital in it: VLMs, LoRAs, ConvNets (not SDS, GPS, its or clips).
     if (w.written.endsWith('s') && /\p{Lu}/u.test(w.written.slice(0, -1))) token.acronymPlural = true;
     const previous = out[out.length - 1];
-    if (previous && isBreak(text.slice(end, w.start), previous.raw)) previous.breakAfter = true;
+    if (previous) {
+      const gap = text.slice(end, w.start);
+      if (isBreak(gap, previous.raw, w.raw)) previous.breakAfter = true;
+      // How the pair is written, for an explanation that names it ("post-training", not "posttraining").
+      else previous.pairWritten = `${previous.raw}${/^[-‐‑]$/.test(gap) ? '-' : ' '}${w.raw}`;
+    }
     end = w.end;
     out.push(token);
   }
@@ -227,8 +232,13 @@ function compileTermUncached(term: string): TermPattern | undefined {
     const kind = label.startsWith('*') ? 'suffix' : 'prefix';
     return { label, acronym: false, affix: { kind, text: affix[1]!.toLowerCase() }, variants: [] };
   }
-  // Written in the plural (LLMs, FLOPs), an acronym is keyed by its singular: the text's plural "s" is optional anyway.
-  if (isAcronym(label)) return { label, acronym: true, variants: [[(/[A-Z]s$/.test(label) ? label.slice(0, -1) : label).toLowerCase()]] };
+  // Written in the plural (LLMs, FLOPs), an acronym is keyed by its singular (the text's plural "s" is optional
+  // anyway) and by the plural as written, so "FLOPS" and "LLMS" in capitals match it too.
+  if (isAcronym(label)) {
+    const plural = /[A-Z]s$/.test(label);
+    const one = (plural ? label.slice(0, -1) : label).toLowerCase();
+    return { label, acronym: true, variants: plural ? [[one], [label.toLowerCase()]] : [[one]] };
+  }
   const words = wordsOf(label).map((w) => w.raw);
   if (words.length === 0) return undefined;
   const variants = [words.map(wordKey)];

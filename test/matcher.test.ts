@@ -36,6 +36,9 @@ describe('tokenising and stemming', () => {
     ['age', 'ages'],
     ['use', 'uses'],
     ['tie', 'ties'],
+    ['use', 'using'],
+    ['use', 'used'],
+    ['age', 'aging'],
   ])('gives a singular and its plural one key: %s ~ %s', (one, many) => {
     expect(wordKey(many)).toBe(wordKey(one));
   });
@@ -142,9 +145,13 @@ describe('matching terms', () => {
     expect(hits(['al policy'], 'RL', 'Following Chen et al. policy models are trained twice.')).toHaveLength(1);
     // The break is after a phrase here, not inside it.
     expect(hits(['fine tuning'], 'Why fine-tuning? Scale')).toHaveLength(1);
+    // A list's last comma before "and" or "or" joins.
+    expect(hits(['code and models'], 'A model', 'All data, code, and models will be released.')).toHaveLength(1);
   });
 
-  it('matches C++ and C# as written, not as the letter c', () => {
+  it('matches C++ and C# as written, not as the letter c; other words keep their name without the ++', () => {
+    expect(hits(['GenEval'], 'GenEval++: a harder benchmark')).toHaveLength(1);
+    expect(hits(['*bench'], 'UniGenBench++: A Unified benchmark')).toHaveLength(1);
     expect(hits(['C++'], 'Translating C++ to Rust')).toHaveLength(1);
     expect(hits(['C++'], 'Figure (c) shows the loss')).toHaveLength(0);
     expect(hits(['C#'], 'Unit tests for C# projects')).toHaveLength(1);
@@ -155,6 +162,12 @@ describe('matching terms', () => {
     expect(hits(['news'], 'A new method for old problems')).toHaveLength(0);
     expect(hits(['news'], 'Fake news detection')).toHaveLength(1);
     expect(hits(['new'], 'Fake news detection')).toHaveLength(0);
+  });
+
+  it('matches an acronym written in the plural in capitals too (FLOPS), but not a singular one (SDS is not SD)', () => {
+    expect(hits(['FLOPs'], 'A study', 'It cuts training FLOPS by half.')).toHaveLength(1);
+    expect(hits(['LLMs'], 'WHEN LLMS DISAGREE')).toHaveLength(1);
+    expect(hits(['SD'], 'SDS for 3D')).toHaveLength(0);
   });
 
   it('matches an acronym written in the plural in its singular too', () => {
@@ -326,6 +339,9 @@ describe('explanations of learned words', () => {
   it('name the word as the paper wrote it, not the learned form; hand terms keep the admin’s spelling', () => {
     const m = new Matcher([group(['identity preservation'], { learned: [{ term: 'standing', weight: 2 }], threshold: 0.5 })]);
     expect(m.match(doc('Stand-In: identity preservation for video generation'))[0]!.matched).toEqual(['identity preservation', 'stand']);
+    // A learned word matched by two written as one is named as the paper writes them.
+    const joined = new Matcher([group(['surgery'], { learned: [{ term: 'posttraining', weight: 2 }], threshold: 0.5 })]);
+    expect(joined.match(doc('Surgical Post-Training for surgery models'))[0]!.matched).toEqual(['surgery', 'post-training']);
     expect(new Matcher([group(['adapters'])]).match(doc('One adapter for all'))[0]!.matched).toEqual(['adapters']);
   });
 });
