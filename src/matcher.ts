@@ -342,7 +342,9 @@ export class Matcher {
       for (const e of this.index.get(tok.key) ?? []) if (phraseFrom(tokens, i + 1, e.keys, 1)) record(e, i, e.keys.length === 1 ? tok.raw : undefined);
       if (tok.pairKey)
         for (const e of this.index.get(tok.pairKey) ?? [])
-          if (phraseFrom(tokens, i + 2, e.keys, 1)) record(e, i, e.keys.length === 1 ? tok.pairWritten : undefined);
+          if (phraseFrom(tokens, i + 2, e.keys, 1))
+            // A learned word met as two written words is explained as the paper writes them ("post-training").
+            record(e, i, e.keys.length === 1 ? `${tok.raw}${tok.hyphenAfter ? '-' : ' '}${tokens[i + 1]!.raw}` : undefined);
     }
   }
 }

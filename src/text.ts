@@ -33,8 +33,8 @@ export interface Token {
   pairKey?: string;
   /** A sentence or clause break (". , ; : ! ?" before a space) follows: no phrase continues past it. */
   breakAfter?: true;
-  /** This word and the next as the text writes them ("post-training"), when no break is between. */
-  pairWritten?: string;
+  /** A hyphen joins this word to the next ("post-training"): how an explanation writes the pair. */
+  hyphenAfter?: true;
   /** Ends in a lower-case "s" after a word with a capital (VLMs, ConvNets): may be an acronym's plural. */
   acronymPlural?: true;
 }
@@ -146,11 +146,11 @@ export function tokenize(text: string): Token[] {
     // A lower-case s after a word with a capital in it: VLMs, LoRAs, ConvNets (not SDS, GPS, its or clips).
     if (w.written.endsWith('s') && /\p{Lu}/u.test(w.written.slice(0, -1))) token.acronymPlural = true;
     const previous = out[out.length - 1];
-    if (previous) {
+    // Most gaps are one space: neither a break nor a hyphen, and not worth a regular expression.
+    if (previous && !(w.start === end + 1 && text.charCodeAt(end) === 32)) {
       const gap = text.slice(end, w.start);
       if (isBreak(gap, previous.raw, w.raw)) previous.breakAfter = true;
-      // How the pair is written, for an explanation that names it ("post-training", not "posttraining").
-      else previous.pairWritten = `${previous.raw}${/^[-‐‑]$/.test(gap) ? '-' : ' '}${w.raw}`;
+      else if (gap === '-' || gap === '‐' || gap === '‑') previous.hyphenAfter = true;
     }
     end = w.end;
     out.push(token);
