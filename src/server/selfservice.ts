@@ -60,22 +60,21 @@ async function identify(deps: Deps, purpose: TokenPurpose, token: string): Promi
   // The file exists but has a problem: the token can still be checked against the address in it,
   // read from the text when the YAML itself does not parse (an admin's duplicate key must not stop an unsubscribe).
   const fresh = await readState(store.fileFor(id));
-  const email = fresh?.emails.find((a) => verifyToken(deps.secret, purpose, token, a));
-  return fresh && email ? { id, email, version: fresh.version, store, catalog } : undefined;
+  if (!fresh?.email || !verifyToken(deps.secret, purpose, token, fresh.email)) return undefined;
+  return { id, email: fresh.email, version: fresh.version, store, catalog };
 }
 
-/** A subscriber file's status, addresses and version as they are on disk now, whether or not its YAML parses. */
-async function readState(file: string): Promise<{ status: unknown; emails: string[]; version: string } | undefined> {
+/** A subscriber file's status, address and version as they are on disk now, whether or not its YAML parses. */
+async function readState(file: string): Promise<{ status: unknown; email?: string; version: string } | undefined> {
   const text = await readTextIfExists(file);
   if (text === undefined) return undefined;
   const version = contentVersion(text);
   try {
     const data = parseYamlText(text, file, 'SUBSCRIBER').data as { email?: unknown; status?: unknown } | null;
-    return { status: data?.status, emails: typeof data?.email === 'string' ? [data.email.trim()] : [], version };
+    return { status: data?.status, email: typeof data?.email === 'string' ? data.email.trim() : undefined, version };
   } catch (e) {
     if (!isPaperboyError(e) || e.code !== 'SUBSCRIBER') throw e;
-    const email = addressInText(text);
-    return { status: undefined, emails: email ? [email] : [], version };
+    return { status: undefined, email: addressInText(text), version };
   }
 }
 

@@ -16,6 +16,13 @@ afterAll(async () => {
   await t?.close();
 });
 
+/** A mail provider's RFC 8058 one-click unsubscribe: POST `List-Unsubscribe=One-Click` to the link. */
+const oneClick = (id: string, address: string) =>
+  fetch(t.local(t.links.unsubscribeUrl(id, address)), {
+    method: 'POST',
+    body: new URLSearchParams({ 'List-Unsubscribe': 'One-Click' }),
+  });
+
 /** The page without the token it echoes, to compare answers for different tokens. */
 const withoutToken = (html: string, token: string) => html.split(token).join('TOKEN');
 
@@ -144,10 +151,7 @@ describe('unsubscribe link', () => {
       file('grace'),
       (await read('grace')).replace('topics: [agents-tools, code, reasoning]', 'topics: [agents-tools, no-such-topic]'),
     );
-    const res = await fetch(t.local(t.links.unsubscribeUrl('grace', 'grace@example.org')), {
-      method: 'POST',
-      body: new URLSearchParams({ 'List-Unsubscribe': 'One-Click' }),
-    });
+    const res = await oneClick('grace', 'grace@example.org');
     expect(res.status).toBe(200);
     const text = await read('grace');
     expect(text).toMatch(/^status: unsubscribed$/m);
@@ -170,10 +174,7 @@ describe('unsubscribe link, when the file is not even YAML', () => {
     const before = await read('grace');
     await writeFile(file('grace'), broken(before));
     try {
-      const res = await fetch(t.local(t.links.unsubscribeUrl('grace', 'grace@example.org')), {
-        method: 'POST',
-        body: new URLSearchParams({ 'List-Unsubscribe': 'One-Click' }),
-      });
+      const res = await oneClick('grace', 'grace@example.org');
       expect(res.status).toBe(200);
       expect(await res.text()).toContain('You are unsubscribed');
       const text = await read('grace');
@@ -191,10 +192,7 @@ describe('unsubscribe link, when the file is not even YAML', () => {
     await writeFile(file('grace'), moving);
     try {
       for (const address of ['grace@example.org', 'grace@new.example.org']) {
-        const res = await fetch(t.local(t.links.unsubscribeUrl('grace', address)), {
-          method: 'POST',
-          body: new URLSearchParams({ 'List-Unsubscribe': 'One-Click' }),
-        });
+        const res = await oneClick('grace', address);
         expect(res.status).toBe(404);
       }
       expect(await read('grace')).toBe(moving);
@@ -208,19 +206,13 @@ describe('unsubscribe link, when the file is not even YAML', () => {
     const noStatus = broken(before.replace(/^status: .*\n/m, ''));
     await writeFile(file('alan'), noStatus);
     try {
-      const forged = await fetch(t.local(t.links.unsubscribeUrl('alan', 'someone-else@example.org')), {
-        method: 'POST',
-        body: new URLSearchParams({ 'List-Unsubscribe': 'One-Click' }),
-      });
+      const forged = await oneClick('alan', 'someone-else@example.org');
       expect(forged.status).toBe(404);
       expect(await read('alan')).toBe(noStatus);
       const manage = await fetch(t.local(t.links.manageUrl('alan', 'alan@example.org')));
       expect(manage.status).toBe(200);
       expect(await manage.text()).toContain('You can still unsubscribe');
-      const res = await fetch(t.local(t.links.unsubscribeUrl('alan', 'alan@example.org')), {
-        method: 'POST',
-        body: new URLSearchParams({ 'List-Unsubscribe': 'One-Click' }),
-      });
+      const res = await oneClick('alan', 'alan@example.org');
       expect(res.status).toBe(200);
       expect(await read('alan')).toBe(`${noStatus}status: unsubscribed\n`);
     } finally {
@@ -372,10 +364,7 @@ describe('when topics.yaml is broken', () => {
       const manage = await fetch(t.local(t.links.manageUrl('edsger', 'edsger@example.org')));
       expect(manage.status).toBe(200);
       expect(await manage.text()).toContain('>Unsubscribe</button>');
-      const res = await fetch(t.local(t.links.unsubscribeUrl('edsger', 'edsger@example.org')), {
-        method: 'POST',
-        body: new URLSearchParams({ 'List-Unsubscribe': 'One-Click' }),
-      });
+      const res = await oneClick('edsger', 'edsger@example.org');
       expect(res.status).toBe(200);
       expect(await read('edsger')).toBe('email: edsger@example.org\ntopics: [code]\nstatus: unsubscribed\n');
     } finally {
